@@ -1,0 +1,60 @@
+"""Persistent cache of raw upstream pages (project pages, root lists, variants.json files).
+
+Entries keep the upstream's bytes and validators so a restart can revalidate instead of
+refetching; freshness is decided by the pure `is_fresh`. Backed by diskcache (SQLite + files).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import diskcache
+
+PAGE_CACHE_VERSION = "v1"
+
+
+@dataclass(frozen=True)
+class CachedPage:
+    """An upstream answer as stored: a body, or `missing` for a remembered 404."""
+
+    body: bytes
+    content_type: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    fetched_at: float
+    missing: bool = False
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.body).hexdigest()[:16] if not self.missing else "missing"
+
+
+def is_fresh(page: CachedPage, ttl: float, now: float) -> bool:
+    return now - page.fetched_at < ttl
+
+
+def cache_key(kind: str, upstream: str, name: str) -> str:
+    return f"{kind}\x00{upstream}\x00{name}"
+
+
+class PageCache:
+    def __init__(self, directory: Path, size_limit: int = 4 * 1024**3) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self._disk = diskcache.Cache(str(directory), size_limit=size_limit,
+                                     eviction_policy="least-recently-stored")
+
+    def get(self, key: str) -> CachedPage | None:
+        value = self._disk.get(key)
+        return value if isinstance(value, CachedPage) else None
+
+    def put(self, key: str, page: CachedPage) -> None:
+        self._disk.set(key, page)
+
+    def delete(self, key: str) -> bool:
+        return bool(self._disk.delete(key))
+
+    def close(self) -> None:
+        self._disk.close()

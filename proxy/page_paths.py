@@ -1,0 +1,95 @@
+"""The proxy's page URL space, parsed (pure).
+
+    [/native] [/p/{profile} | /hw/{spec}] /simple/ [{project}/]
+
+`/p/...` and `/native` may come in either order. A path that fits nowhere is a `BadPath`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+PROJECT_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
+PROFILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MAX_SEGMENT = 512
+
+
+class BadPath(ValueError):
+    """A page path that is malformed; the message names the bad segment."""
+
+
+@dataclass(frozen=True)
+class PagePath:
+    native: bool
+    profile: str | None
+    spec: str | None
+    project: str | None  # None for the root project list
+    trailing_slash: bool
+
+    @property
+    def depth(self) -> int:
+        """Number of path segments, used to build relative links back to the root."""
+        return (int(self.native) + (2 if self.profile or self.spec else 0) + 1
+                + (1 if self.project else 0))
+
+    def prefix(self) -> str:
+        parts = []
+        if self.native:
+            parts.append("native")
+        if self.profile is not None:
+            parts += ["p", self.profile]
+        if self.spec is not None:
+            parts += ["hw", self.spec]
+        return "/" + "/".join([*parts, "simple"]) + "/"
+
+    def with_project(self, project: str) -> str:
+        return f"{self.prefix()}{project}/"
+
+
+def parse_page_path(raw_path: str) -> PagePath | None:
+    """Parse a request path; None when it is not a page path at all."""
+    segments = raw_path.split("/")
+    if not segments or segments[0] != "":
+        return None
+    segments = segments[1:]
+    trailing = segments[-1] == ""
+    if trailing:
+        segments = segments[:-1]
+    native = False
+    profile: str | None = None
+    spec: str | None = None
+    position = 0
+    while position < len(segments) and segments[position] != "simple":
+        head = segments[position]
+        if head == "native" and not native:
+            native = True
+            position += 1
+        elif head in ("p", "hw") and profile is None and spec is None:
+            if position + 1 >= len(segments):
+                raise BadPath(f"missing {'profile name' if head == 'p' else 'hardware spec'} "
+                              f"after /{head}/")
+            value = unquote(segments[position + 1])
+            if not value or len(value) > MAX_SEGMENT:
+                raise BadPath(f"bad /{head}/ segment {value[:80]!r}")
+            if head == "p":
+                if not PROFILE_RE.match(value):
+                    raise BadPath(f"bad profile name {value[:80]!r}")
+                profile = value
+            else:
+                spec = value
+            position += 2
+        else:
+            return None
+    if position >= len(segments):
+        return None
+    rest = segments[position + 1:]
+    if len(rest) > 1:
+        raise BadPath(f"unexpected path after the project: {'/'.join(rest[1:])[:80]!r}")
+    project = None
+    if rest:
+        project = unquote(rest[0])
+        if len(project) > MAX_SEGMENT or not PROJECT_RE.match(project):
+            raise BadPath(f"bad project name {project[:80]!r}")
+    return PagePath(native, profile, spec, project, trailing)

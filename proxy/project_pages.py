@@ -1,0 +1,302 @@
+"""Project pages as the proxy knows them: fetched through the page cache from every upstream
+that may serve the project, revalidated when stale, merged in priority order.
+
+Holds the in-memory memo that makes a warm request cost a dict lookup, and single-flights
+concurrent fetches of one page. Parsing of large bodies runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+import cachetools
+
+from proxy.links import file_id
+from proxy.page_cache import CachedPage, PageCache, cache_key, is_fresh
+from proxy.page_model import DistFile, ProjectPage
+from proxy.simple_api import normalize_name, parse_project_index, parse_project_page
+from proxy.upstream import Upstream, UpstreamError, UpstreamNotFound
+
+# Upstream 404s are remembered for at most this long, so a newly published project shows up.
+NOT_FOUND_TTL = 60.0
+# Bodies above this size are parsed in a worker thread so the event loop keeps serving.
+THREAD_PARSE_BYTES = 256 * 1024
+
+T = TypeVar("T")
+
+
+class ProjectNotFound(Exception):
+    """No upstream knows the project."""
+
+
+@dataclass(frozen=True)
+class Located:
+    """A listed upstream file: where it comes from and what the page says about it."""
+
+    dist: DistFile
+    upstream: Upstream
+
+
+@dataclass(frozen=True)
+class MergedProject:
+    name: str
+    page: ProjectPage
+    files: Mapping[str, Located]  # file id -> listed file
+    version: str  # changes whenever any upstream's bytes change
+    stale: bool
+    fresh_until: float
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MergedIndex:
+    names: tuple[str, ...]
+    version: str
+    stale: bool
+    fresh_until: float
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    upstream: Upstream
+    cached: CachedPage
+    stale: bool
+    fresh_until: float
+
+
+class SingleFlight:
+    """Runs one coroutine per key at a time; concurrent callers share its result."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, asyncio.Future[object]] = {}
+
+    async def run(self, key: str, factory: Callable[[], Awaitable[T]]) -> T:
+        running = self._running.get(key)
+        if running is not None:
+            return await asyncio.shield(running)  # type: ignore[return-value]
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._running[key] = future
+        try:
+            result = await factory()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved when nobody else waits
+            raise
+        else:
+            future.set_result(result)
+            return result
+        finally:
+            del self._running[key]
+
+
+class UpstreamCounters:
+    """What /metrics reports about upstream traffic; plain integers owned by this service."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str], int] = {}
+        self.errors: dict[str, int] = {}
+        self.page_hits = 0
+        self.page_misses = 0
+
+    def request(self, upstream: str, kind: str) -> None:
+        key = (upstream, kind)
+        self.requests[key] = self.requests.get(key, 0) + 1
+
+    def error(self, upstream: str) -> None:
+        self.errors[upstream] = self.errors.get(upstream, 0) + 1
+
+
+class ProjectPages:
+    def __init__(self, upstreams: Sequence[Upstream], page_cache: PageCache,
+                 pins: Mapping[str, str], *, serve_stale: bool = True,
+                 index_ttl: float = 3600.0, clock: Callable[[], float] = time.time) -> None:
+        self._upstreams = tuple(upstreams)
+        self._by_name = {u.name: u for u in upstreams}
+        self._cache = page_cache
+        self._pins = dict(pins)
+        self._serve_stale = serve_stale
+        self._index_ttl = index_ttl
+        self._clock = clock
+        self._memo: dict[str, MergedProject] = {}
+        self._index_memo: MergedIndex | None = None
+        self._parsed: cachetools.LRUCache[tuple[str, str], ProjectPage] = cachetools.LRUCache(512)
+        self._flight = SingleFlight()
+        self.counters = UpstreamCounters()
+
+    def upstreams_for(self, project: str) -> tuple[Upstream, ...]:
+        pinned = self._pins.get(project)
+        return (self._by_name[pinned],) if pinned else self._upstreams
+
+    # -- project pages ---------------------------------------------------------------
+
+    async def get(self, project: str) -> MergedProject:
+        """The merged page of a normalised project name (raises ProjectNotFound/UpstreamError)."""
+        memo = self._memo.get(project)
+        if memo is not None and self._clock() < memo.fresh_until:
+            self.counters.page_hits += 1
+            return memo
+        return await self._flight.run(f"project:{project}", lambda: self._refresh(project))
+
+    def peek(self, project: str) -> MergedProject | None:
+        """The memoised page, fresh or not, without any I/O."""
+        return self._memo.get(project)
+
+    async def _refresh(self, project: str) -> MergedProject:
+        upstreams = self.upstreams_for(project)
+        results = await asyncio.gather(
+            *(self._load(u, "project", project, u.project_url(project), u.settings.ttl)
+              for u in upstreams),
+            return_exceptions=True)
+        loaded: list[_Loaded] = []
+        errors: list[UpstreamError] = []
+        for result in results:
+            if isinstance(result, UpstreamError):
+                errors.append(result)
+            elif isinstance(result, BaseException):
+                raise result
+            elif result is not None:
+                loaded.append(result)
+        if not loaded:
+            if errors:
+                raise errors[0]
+            self._memo.pop(project, None)
+            raise ProjectNotFound(project)
+        pages = [(item, await self._parse_project(item)) for item in loaded]
+        merged = self._merge(project, pages, warnings=tuple(str(e) for e in errors))
+        self._memo[project] = merged
+        return merged
+
+    async def _load(self, upstream: Upstream, kind: str, name: str, url: str,
+                    ttl: float) -> _Loaded | None:
+        """This upstream's page: cached if fresh, else revalidated; None when it has none."""
+        key = cache_key(kind, upstream.name, name)
+        cached = self._cache.get(key)
+        now = self._clock()
+        if cached is not None and is_fresh(cached, NOT_FOUND_TTL if cached.missing else ttl, now):
+            self.counters.page_hits += 1
+            return None if cached.missing else _Loaded(upstream, cached, False,
+                                                       cached.fetched_at + ttl)
+        self.counters.page_misses += 1
+        self.counters.request(upstream.name, kind)
+        try:
+            fetched = await upstream.fetch_page(
+                url, *(() if cached is None or cached.missing
+                       else (cached.etag, cached.last_modified)))
+        except UpstreamNotFound:
+            self._cache.put(key, CachedPage(b"", "", url, None, None, now, missing=True))
+            return None
+        except UpstreamError:
+            self.counters.error(upstream.name)
+            if cached is not None and not cached.missing and self._serve_stale:
+                return _Loaded(upstream, cached, True, now + min(ttl, NOT_FOUND_TTL))
+            raise
+        if fetched.status == 304 and cached is not None:
+            fresh = replace(cached, fetched_at=now)
+        else:
+            fresh = CachedPage(fetched.body, fetched.content_type, fetched.url, fetched.etag,
+                               fetched.last_modified, now)
+        self._cache.put(key, fresh)
+        return _Loaded(upstream, fresh, False, now + ttl)
+
+    async def _parse_project(self, item: _Loaded) -> ProjectPage:
+        cached = item.cached
+        memo_key = (item.upstream.name, cached.digest)
+        page = self._parsed.get(memo_key)
+        if page is None:
+            page = await _maybe_in_thread(
+                len(cached.body), parse_project_page, cached.body, cached.content_type,
+                cached.url)
+            self._parsed[memo_key] = page
+        return page
+
+    def _merge(self, project: str, pages: Sequence[tuple[_Loaded, ProjectPage]],
+               warnings: tuple[str, ...]) -> MergedProject:
+        files: dict[str, Located] = {}
+        seen_names: set[str] = set()
+        ordered: list[DistFile] = []
+        versions: list[str] = []
+        for item, page in pages:
+            for dist in page.files:
+                if dist.filename in seen_names:
+                    continue  # a higher-priority upstream already lists this file
+                seen_names.add(dist.filename)
+                ordered.append(dist)
+                located = Located(dist, item.upstream)
+                files.setdefault(file_id(dist), located)
+            for version in page.versions or ():
+                if version not in versions:
+                    versions.append(version)
+        first = pages[0][1]
+        has_versions = any(page.versions is not None for _, page in pages)
+        merged_page = ProjectPage(
+            name=project, files=tuple(ordered),
+            versions=tuple(versions) if has_versions else None,
+            api_version=first.api_version, extra=first.extra)
+        return MergedProject(
+            name=project, page=merged_page, files=files,
+            version="+".join(f"{item.upstream.name}:{item.cached.digest}" for item, _ in pages),
+            stale=any(item.stale for item, _ in pages),
+            fresh_until=min(item.fresh_until for item, _ in pages),
+            warnings=warnings)
+
+    def invalidate(self, project: str) -> None:
+        """Forget a project so the next request goes upstream."""
+        self._memo.pop(project, None)
+        for upstream in self._upstreams:
+            self._cache.delete(cache_key("project", upstream.name, project))
+
+    # -- the root project list ---------------------------------------------------------
+
+    async def index(self) -> MergedIndex:
+        memo = self._index_memo
+        if memo is not None and self._clock() < memo.fresh_until:
+            return memo
+        return await self._flight.run("index", self._refresh_index)
+
+    async def _refresh_index(self) -> MergedIndex:
+        results = await asyncio.gather(
+            *(self._load(u, "index", "", u.index_url, self._index_ttl) for u in self._upstreams),
+            return_exceptions=True)
+        loaded = [r for r in results if isinstance(r, _Loaded)]
+        errors = [r for r in results if isinstance(r, BaseException)]
+        for error in errors:
+            if not isinstance(error, UpstreamError):
+                raise error
+        if not loaded:
+            if errors:
+                raise errors[0]
+            raise ProjectNotFound("/")
+        name_lists = [await _maybe_in_thread(len(item.cached.body), parse_project_index,
+                                             item.cached.body, item.cached.content_type)
+                      for item in loaded]
+        names = await _maybe_in_thread(sum(len(item.cached.body) for item in loaded),
+                                       _merge_names, name_lists)
+        merged = MergedIndex(
+            names=names,
+            version="+".join(f"{item.upstream.name}:{item.cached.digest}" for item in loaded),
+            stale=any(item.stale for item in loaded),
+            fresh_until=min(item.fresh_until for item in loaded))
+        self._index_memo = merged
+        return merged
+
+
+def _merge_names(name_lists: Sequence[Sequence[str]]) -> tuple[str, ...]:
+    seen: set[str] = set()
+    names: list[str] = []
+    for name_list in name_lists:
+        for name in name_list:
+            key = normalize_name(name)
+            if key not in seen:
+                seen.add(key)
+                names.append(name)
+    return tuple(names)
+
+
+async def _maybe_in_thread(size: int, function: Callable[..., T], *args: object) -> T:
+    if size > THREAD_PARSE_BYTES:
+        return await asyncio.to_thread(function, *args)
+    return function(*args)

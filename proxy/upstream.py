@@ -1,0 +1,209 @@
+"""The aiohttp client side: fetching pages and file streams from one configured upstream.
+
+Credentials are attached only to requests for the upstream's own host, redirects are
+followed by hand and only to allowed hosts, and URLs are logged without credentials.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import aiohttp
+
+from proxy.config import UpstreamSettings
+from proxy.simple_api import UPSTREAM_ACCEPT
+
+MAX_REDIRECTS = 5
+CHUNK_SIZE = 256 * 1024
+USER_AGENT = "variant-proxy"
+
+
+class UpstreamError(Exception):
+    """The upstream failed (unreachable, 5xx, bad redirect); `timed_out` picks 504 over 502."""
+
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+class UpstreamNotFound(Exception):
+    """The upstream answered 404 (or 410)."""
+
+
+@dataclass(frozen=True)
+class PageResponse:
+    """One answer to a page request: 200 with a body, or 304 (body empty)."""
+
+    status: int
+    body: bytes
+    content_type: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+
+
+@dataclass
+class FileResponse:
+    """An open upstream file stream (matches the store's SourceResponse shape)."""
+
+    length: int | None
+    chunks: AsyncIterator[bytes]
+
+
+def redact(url: str) -> str:
+    """The URL without any user:password part, fit for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class Upstream:
+    """One configured upstream index and the HTTP session used to reach it."""
+
+    def __init__(self, settings: UpstreamSettings, session: aiohttp.ClientSession,
+                 environ: Mapping[str, str] | None = None) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self._session = session
+        self._auth = self._credentials(environ if environ is not None else os.environ)
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=settings.timeout,
+                                              sock_read=settings.timeout)
+
+    def _credentials(self, environ: Mapping[str, str]) -> dict[str, str]:
+        s = self.settings
+        if s.token_env and environ.get(s.token_env):
+            return {"Authorization": f"Bearer {environ[s.token_env]}"}
+        if s.username_env and environ.get(s.username_env):
+            auth = aiohttp.BasicAuth(environ[s.username_env],
+                                     environ.get(s.password_env or "", ""))
+            return {"Authorization": auth.encode()}
+        return {}
+
+    def project_url(self, project: str) -> str:
+        return urljoin(self.settings.url, f"{project}/")
+
+    @property
+    def index_url(self) -> str:
+        return self.settings.url
+
+    def _headers_for(self, url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        headers = {"User-Agent": USER_AGENT}
+        if urlsplit(url).hostname == self.settings.host:
+            headers.update(self._auth)
+        if extra:
+            headers.update(extra)
+        return headers
+
+    async def _request(self, url: str, headers: Mapping[str, str], allowed_hosts: frozenset[str],
+                       ) -> aiohttp.ClientResponse:
+        """GET with redirects followed by hand, each hop checked against the allowed hosts."""
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                response = await self._session.get(
+                    current, headers=self._headers_for(current, headers),
+                    allow_redirects=False, timeout=self._timeout)
+            except TimeoutError:
+                raise UpstreamError(f"upstream {self.name} timed out for {redact(current)}",
+                                    timed_out=True) from None
+            except aiohttp.ClientError as exc:
+                raise UpstreamError(
+                    f"upstream {self.name} unreachable for {redact(current)}: "
+                    f"{type(exc).__name__}") from None
+            if response.status not in (301, 302, 303, 307, 308):
+                return response
+            location = response.headers.get("Location", "")
+            response.release()
+            target = urljoin(current, location)
+            host = (urlsplit(target).hostname or "").lower()
+            if urlsplit(target).scheme not in ("http", "https") or host not in allowed_hosts:
+                raise UpstreamError(
+                    f"upstream {self.name} redirected to a host that is not allowed: {host!r}")
+            current = target
+        raise UpstreamError(f"upstream {self.name}: too many redirects for {redact(url)}")
+
+    def allowed_hosts(self, *urls: str) -> frozenset[str]:
+        hosts = {self.settings.host.lower(), *self.settings.allowed_redirect_hosts}
+        hosts.update((urlsplit(u).hostname or "").lower() for u in urls)
+        return frozenset(hosts)
+
+    async def fetch_page(self, url: str, etag: str | None = None,
+                         last_modified: str | None = None) -> PageResponse:
+        """Fetch a simple-API page (project or root), revalidating when validators are given."""
+        headers = {"Accept": UPSTREAM_ACCEPT}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        response = await self._request(url, headers, self.allowed_hosts(url))
+        async with response:
+            if response.status in (404, 410):
+                raise UpstreamNotFound(url)
+            if response.status == 304:
+                return PageResponse(304, b"", "", str(response.url), etag, last_modified)
+            if response.status != 200:
+                raise UpstreamError(f"upstream {self.name} answered {response.status} for "
+                                    f"{redact(url)}", timed_out=response.status == 504)
+            try:
+                body = await response.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise UpstreamError(f"upstream {self.name} broke off {redact(url)}: "
+                                    f"{type(exc).__name__}") from None
+            return PageResponse(
+                200, body, response.headers.get("Content-Type", "text/html"), str(response.url),
+                response.headers.get("ETag"), response.headers.get("Last-Modified"))
+
+    async def fetch_bytes(self, url: str, headers: Mapping[str, str] | None = None) -> bytes:
+        """Fetch a small listed resource (a variants.json) whole."""
+        response = await self._request(url, headers or {}, self.allowed_hosts(url))
+        async with response:
+            if response.status in (404, 410):
+                raise UpstreamNotFound(url)
+            if response.status not in (200, 206):
+                raise UpstreamError(f"upstream {self.name} answered {response.status} for "
+                                    f"{redact(url)}")
+            return await response.read()
+
+    async def fetch_range(self, url: str, start: int | None, length: int,
+                          ) -> tuple[int, bytes, str | None]:
+        """GET part of a listed file: (status, body, Content-Range). `start` None = the tail."""
+        spec = f"bytes=-{length}" if start is None else f"bytes={start}-{start + length - 1}"
+        response = await self._request(url, {"Range": spec, "Accept-Encoding": "identity"},
+                                       self.allowed_hosts(url))
+        async with response:
+            if response.status in (404, 410):
+                raise UpstreamNotFound(url)
+            if response.status not in (200, 206):
+                raise UpstreamError(f"upstream {self.name} answered {response.status} for "
+                                    f"{redact(url)}")
+            return response.status, await response.read(), response.headers.get("Content-Range")
+
+    async def open_file(self, url: str) -> FileResponse:
+        """Open a listed file for streaming; the caller drains `chunks`."""
+        response = await self._request(url, {}, self.allowed_hosts(url))
+        if response.status in (404, 410):
+            response.release()
+            raise UpstreamNotFound(url)
+        if response.status != 200:
+            response.release()
+            raise UpstreamError(f"upstream {self.name} answered {response.status} for "
+                                f"{redact(url)}", timed_out=response.status == 504)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in response.content.iter_chunked(CHUNK_SIZE):
+                    yield chunk
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise UpstreamError(f"upstream {self.name} broke off {redact(url)}: "
+                                    f"{type(exc).__name__}") from None
+            finally:
+                response.release()
+
+        return FileResponse(response.content_length, chunks())
