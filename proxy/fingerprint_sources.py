@@ -1,0 +1,94 @@
+"""Which fingerprint a request gets (pure): CONTRACT.md "Fingerprints", first match wins.
+
+1 `Variant-Properties` header, 2 `Variant-Hardware` header, 3 the URL (`/p/{profile}/`,
+`/hw/{spec}/`), 4 `[[clients]]` network rules, 5 the default profile, 6 local detection for
+loopback clients (opt-in), 7 none. A malformed header or spec, or an unknown profile, raises
+`FingerprintError` naming the bad part; nothing falls back silently.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from proxy.config import ClientRule
+from proxy.fingerprint import (
+    Fingerprint,
+    FingerprintError,
+    expand_hardware_spec,
+    parse_hardware_spec,
+    parse_properties_header,
+)
+
+PROPERTIES_HEADER = "Variant-Properties"
+HARDWARE_HEADER = "Variant-Hardware"
+
+
+@dataclass(frozen=True)
+class ResolvedFingerprint:
+    fingerprint: Fingerprint | None  # None: nothing is known about the client
+    source: str  # header | url | client-rule | default | detected | none
+    # Chosen by the client's address: no Vary header can name that, so caches must not share.
+    private: bool = False
+    # The request headers that decided the page (for Vary).
+    headers_used: tuple[str, ...] = ()
+
+
+def _client_address(remote: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    if not remote:
+        return None
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def resolve_fingerprint(
+    headers: Mapping[str, str],
+    *,
+    profile: str | None,
+    spec: str | None,
+    remote: str | None,
+    profiles: Mapping[str, Fingerprint],
+    clients: Sequence[ClientRule],
+    default_profile: str | None,
+    detected: Callable[[], Fingerprint] | None,
+) -> ResolvedFingerprint:
+    """Apply the contract's source order to one request."""
+    url_fingerprint: Fingerprint | None = None
+    # The URL is always validated, even when a header wins, so a bad URL never passes silently.
+    if profile is not None:
+        if profile not in profiles:
+            raise FingerprintError(f"unknown profile {profile!r}")
+        url_fingerprint = profiles[profile]
+    elif spec is not None:
+        url_fingerprint = expand_hardware_spec(parse_hardware_spec(spec))
+
+    if PROPERTIES_HEADER in headers:
+        try:
+            value = parse_properties_header(headers[PROPERTIES_HEADER])
+        except FingerprintError as exc:
+            raise FingerprintError(f"{PROPERTIES_HEADER} header: {exc}") from None
+        return ResolvedFingerprint(value, "header", headers_used=(PROPERTIES_HEADER,))
+    if HARDWARE_HEADER in headers:
+        try:
+            value = expand_hardware_spec(parse_hardware_spec(headers[HARDWARE_HEADER]))
+        except FingerprintError as exc:
+            raise FingerprintError(f"{HARDWARE_HEADER} header: {exc}") from None
+        return ResolvedFingerprint(value, "header", headers_used=(HARDWARE_HEADER,))
+    if url_fingerprint is not None:
+        return ResolvedFingerprint(url_fingerprint, "url")
+    address = _client_address(remote)
+    if address is not None:
+        for rule in clients:
+            if address in rule.network:
+                return ResolvedFingerprint(profiles[rule.profile], "client-rule", private=True)
+    if default_profile is not None:
+        return ResolvedFingerprint(profiles[default_profile], "default")
+    if detected is not None and address is not None and address.is_loopback:
+        return ResolvedFingerprint(detected(), "detected", private=True)
+    return ResolvedFingerprint(None, "none")
