@@ -158,7 +158,7 @@ def _env_name(value: Any, key: str) -> str | None:
 
 
 def _check_url(url: Any, key: str) -> str:
-    text = _expect(url, str, key)
+    text = str(_expect(url, str, key))
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{key}: expected an http(s) URL, got {text!r}")
@@ -176,8 +176,8 @@ def _upstream(table: Any, index: int, page_ttl: float) -> UpstreamSettings:
     if "url" not in table:
         raise ConfigError(f"{where}.url: missing")
     url = _check_url(table["url"], f"{where}.url")
-    name = _expect(table.get("name", urlsplit(url).hostname or f"upstream{index}"), str,
-                   f"{where}.name")
+    name = str(_expect(table.get("name", urlsplit(url).hostname or f"upstream{index}"), str,
+                       f"{where}.name"))
     if not _NAME_RE.match(name):
         raise ConfigError(f"{where}.name: {name!r} must be letters, digits, '.', '_' or '-'")
     hosts = _expect(table.get("allowed_redirect_hosts", []), list, f"{where}.allowed_redirect_hosts")

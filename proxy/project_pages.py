@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import cachetools
 
@@ -68,17 +68,17 @@ class _Loaded:
     fresh_until: float
 
 
-class SingleFlight:
+class SingleFlight(Generic[T]):
     """Runs one coroutine per key at a time; concurrent callers share its result."""
 
     def __init__(self) -> None:
-        self._running: dict[str, asyncio.Future[object]] = {}
+        self._running: dict[str, asyncio.Future[T]] = {}
 
     async def run(self, key: str, factory: Callable[[], Awaitable[T]]) -> T:
         running = self._running.get(key)
         if running is not None:
-            return await asyncio.shield(running)  # type: ignore[return-value]
-        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            return await asyncio.shield(running)
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._running[key] = future
         try:
             result = await factory()
@@ -124,7 +124,8 @@ class ProjectPages:
         self._memo: dict[str, MergedProject] = {}
         self._index_memo: MergedIndex | None = None
         self._parsed: cachetools.LRUCache[tuple[str, str], ProjectPage] = cachetools.LRUCache(512)
-        self._flight = SingleFlight()
+        self._flight: SingleFlight[MergedProject] = SingleFlight()
+        self._index_flight: SingleFlight[MergedIndex] = SingleFlight()
         self.counters = UpstreamCounters()
 
     def upstreams_for(self, project: str) -> tuple[Upstream, ...]:
@@ -255,7 +256,7 @@ class ProjectPages:
         memo = self._index_memo
         if memo is not None and self._clock() < memo.fresh_until:
             return memo
-        return await self._flight.run("index", self._refresh_index)
+        return await self._index_flight.run("index", self._refresh_index)
 
     async def _refresh_index(self) -> MergedIndex:
         results = await asyncio.gather(

@@ -7,7 +7,7 @@ followed by hand and only to allowed hosts, and URLs are logged without credenti
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -45,12 +45,40 @@ class PageResponse:
     last_modified: str | None
 
 
-@dataclass
+class ResponseChunks:
+    """The body of an open upstream response as an async iterator; `aclose` releases it even
+    when iteration never started (an async generator's `finally` would not run then)."""
+
+    def __init__(self, response: aiohttp.ClientResponse, upstream: str, url: str) -> None:
+        self._response = response
+        self._iterator = response.content.iter_chunked(CHUNK_SIZE).__aiter__()
+        self._upstream = upstream
+        self._url = url
+
+    def __aiter__(self) -> ResponseChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self._iterator.__anext__()
+        except StopAsyncIteration:
+            self._response.release()
+            raise
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self._response.close()
+            raise UpstreamError(f"upstream {self._upstream} broke off {redact(self._url)}: "
+                                f"{type(exc).__name__}") from None
+
+    async def aclose(self) -> None:
+        self._response.close()
+
+
+@dataclass(frozen=True)
 class FileResponse:
-    """An open upstream file stream (matches the store's SourceResponse shape)."""
+    """An open upstream file stream (the store's `UpstreamBody`)."""
 
     length: int | None
-    chunks: AsyncIterator[bytes]
+    chunks: ResponseChunks
 
 
 def redact(url: str) -> str:
@@ -195,15 +223,4 @@ class Upstream:
             response.release()
             raise UpstreamError(f"upstream {self.name} answered {response.status} for "
                                 f"{redact(url)}", timed_out=response.status == 504)
-
-        async def chunks() -> AsyncIterator[bytes]:
-            try:
-                async for chunk in response.content.iter_chunked(CHUNK_SIZE):
-                    yield chunk
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                raise UpstreamError(f"upstream {self.name} broke off {redact(url)}: "
-                                    f"{type(exc).__name__}") from None
-            finally:
-                response.release()
-
-        return FileResponse(response.content_length, chunks())
+        return FileResponse(response.content_length, ResponseChunks(response, self.name, url))
