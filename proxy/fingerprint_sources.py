@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from proxy.config import ClientRule
 from proxy.fingerprint import (
+    PROPERTIES_HEADER,
     Fingerprint,
     FingerprintError,
     expand_hardware_spec,
@@ -21,7 +22,7 @@ from proxy.fingerprint import (
     parse_properties_header,
 )
 
-PROPERTIES_HEADER = "Variant-Properties"
+
 HARDWARE_HEADER = "Variant-Hardware"
 
 
