@@ -40,8 +40,8 @@ from proxy.metrics import Metrics, ScrapeSource
 from proxy.page_cache import PageCache
 from proxy.page_model import ProjectPage
 from proxy.page_paths import BadPath, PagePath, parse_page_path
-from proxy.properties import PropertyError
 from proxy.project_pages import Located, MergedProject, ProjectNotFound, ProjectPages
+from proxy.properties import PropertyError
 from proxy.remote_wheel_reader import read_variant_member
 from proxy.rewrite import legacy_view, native_view
 from proxy.simple_api import (
@@ -89,24 +89,31 @@ class ProxyState:
         self.settings = settings
         self.session: aiohttp.ClientSession | None = None
         self.page_cache = PageCache(settings.cache_dir / "pages-v1")
-        self.store = FileStore(settings.cache_dir / "files",
-                               settings.max_size if settings.max_size > 0 else None)
+        self.store = FileStore(
+            settings.cache_dir / "files", settings.max_size if settings.max_size > 0 else None
+        )
         self.upstreams: tuple[Upstream, ...] = ()
         self.pages: ProjectPages | None = None
         self.profiles = build_profiles(settings)
         self.variant_metadata = VariantMetadata(
-            self.page_cache, build_missing=settings.build_missing_variants_json,
-            member_reader=read_variant_member)
+            self.page_cache,
+            build_missing=settings.build_missing_variants_json,
+            member_reader=read_variant_member,
+        )
         self._detected: Fingerprint | None = None
+        self._store_open = False
         self.rendered: cachetools.LRUCache[tuple[Any, ...], RenderedPage] = cachetools.LRUCache(
-            RENDER_CACHE_ENTRIES)
-        self.metrics = Metrics(ScrapeSource(
-            upstream_requests=lambda: self.page_service.counters.requests,
-            upstream_errors=lambda: self.page_service.counters.errors,
-            page_hits=lambda: self.page_service.counters.page_hits,
-            page_misses=lambda: self.page_service.counters.page_misses,
-            store_figures=self.store.figures,
-        ))
+            RENDER_CACHE_ENTRIES
+        )
+        self.metrics = Metrics(
+            ScrapeSource(
+                upstream_requests=lambda: self.page_service.counters.requests,
+                upstream_errors=lambda: self.page_service.counters.errors,
+                page_hits=lambda: self.page_service.counters.page_hits,
+                page_misses=lambda: self.page_service.counters.page_misses,
+                store_figures=self.store.figures,
+            )
+        )
 
     def detected_fingerprint(self) -> Fingerprint:
         """This machine's own fingerprint, detected once (for loopback clients, opt-in)."""
@@ -121,18 +128,26 @@ class ProxyState:
         assert self.pages is not None, "the proxy has not started"
         return self.pages
 
-    async def start(self) -> None:
+    async def start(self, *, open_store: bool = True) -> None:
         connector = aiohttp.TCPConnector(limit=200, limit_per_host=50, ttl_dns_cache=300)
-        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=True,
-                                             trust_env=False)
+        self.session = aiohttp.ClientSession(
+            connector=connector, auto_decompress=True, trust_env=False
+        )
         self.upstreams = tuple(Upstream(u, self.session) for u in self.settings.upstreams)
-        self.pages = ProjectPages(self.upstreams, self.page_cache, self.settings.pins,
-                                  serve_stale=self.settings.serve_stale,
-                                  index_ttl=self.settings.index_ttl)
-        await self.store.open()
+        self.pages = ProjectPages(
+            self.upstreams,
+            self.page_cache,
+            self.settings.pins,
+            serve_stale=self.settings.serve_stale,
+            index_ttl=self.settings.index_ttl,
+        )
+        if open_store:
+            await self.store.open()
+        self._store_open = open_store
 
     async def close(self) -> None:
-        await self.store.close()
+        if self._store_open:
+            await self.store.close()
         if self.session is not None:
             await self.session.close()
         self.page_cache.close()
@@ -198,8 +213,13 @@ async def error_and_log_middleware(
     return response
 
 
-def _log_access(request: web.Request, status: int, route: str,
-                response: web.StreamResponse | None, seconds: float) -> None:
+def _log_access(
+    request: web.Request,
+    status: int,
+    route: str,
+    response: web.StreamResponse | None,
+    seconds: float,
+) -> None:
     if not access_log.isEnabledFor(logging.INFO):
         return
     record = {
@@ -212,7 +232,8 @@ def _log_access(request: web.Request, status: int, route: str,
         "bytes": response.body_length if response is not None else 0,
         "cache": response.headers.get("X-Cache", "") if response is not None else "",
         "fingerprint": response.headers.get("Variant-Fingerprint-Source", "")
-        if response is not None else "",
+        if response is not None
+        else "",
     }
     access_log.info(json.dumps(record, separators=(",", ":")))
 
@@ -224,8 +245,12 @@ def _relative_root(path: PagePath) -> str:
     return "../" * path.depth
 
 
-def _with_proxy_links(page: ProjectPage, root: str, variants: ProjectVariants,
-                      kept_labels: Mapping[str, tuple[str, ...]]) -> ProjectPage:
+def _with_proxy_links(
+    page: ProjectPage,
+    root: str,
+    variants: ProjectVariants,
+    kept_labels: Mapping[str, tuple[str, ...]],
+) -> ProjectPage:
     """Point every file at the proxy; provenance URLs lose any credentials.
 
     A variants.json of the native view is served subset to the labels the page lists, so it
@@ -238,13 +263,22 @@ def _with_proxy_links(page: ProjectPage, root: str, variants: ProjectVariants,
         raw = variants.raw.get(dist.filename)
         if labels is not None and raw is not None:
             body = subset_variants_json(raw, labels)
-            files.append(replace(
-                dist, url=root + variants_json_href(page.name, dist, labels).lstrip("/"),
-                hashes={"sha256": hashlib.sha256(body).hexdigest()}, size=len(body),
-                core_metadata=False, provenance=None))
+            files.append(
+                replace(
+                    dist,
+                    url=root + variants_json_href(page.name, dist, labels).lstrip("/"),
+                    hashes={"sha256": hashlib.sha256(body).hexdigest()},
+                    size=len(body),
+                    core_metadata=False,
+                    provenance=None,
+                )
+            )
         else:
-            files.append(replace(dist, url=root + file_href(page.name, dist).lstrip("/"),
-                                 provenance=provenance))
+            files.append(
+                replace(
+                    dist, url=root + file_href(page.name, dist).lstrip("/"), provenance=provenance
+                )
+            )
     return replace(page, files=tuple(files))
 
 
@@ -263,13 +297,20 @@ def _page_response(body: bytes, fmt: PageFormat, stale: bool, cache: str) -> web
     return response
 
 
-def _fingerprint_for(request: web.Request, state: ProxyState, path: PagePath) -> ResolvedFingerprint:
+def _fingerprint_for(
+    request: web.Request, state: ProxyState, path: PagePath
+) -> ResolvedFingerprint:
     settings = state.settings
     return resolve_fingerprint(
-        request.headers, profile=path.profile, spec=path.spec, remote=request.remote,
-        profiles=state.profiles, clients=settings.clients,
+        request.headers,
+        profile=path.profile,
+        spec=path.spec,
+        remote=request.remote,
+        profiles=state.profiles,
+        clients=settings.clients,
         default_profile=settings.default_profile,
-        detected=state.detected_fingerprint if settings.detect_local else None)
+        detected=state.detected_fingerprint if settings.detect_local else None,
+    )
 
 
 async def page_handler(request: web.Request) -> web.StreamResponse:
@@ -279,8 +320,11 @@ async def page_handler(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text="not found\n")
     fmt = choose_format(request.headers.get("Accept"), request.query.get("format"))
     if fmt is None:
-        return _error(406, "none of the Accept header's types can be served; ask for "
-                           "application/vnd.pypi.simple.v1+json or text/html")
+        return _error(
+            406,
+            "none of the Accept header's types can be served; ask for "
+            "application/vnd.pypi.simple.v1+json or text/html",
+        )
     resolved = _fingerprint_for(request, state, path)
     if path.project is None:
         if not path.trailing_slash:
@@ -296,16 +340,18 @@ async def page_handler(request: web.Request) -> web.StreamResponse:
     variants = await state.variant_metadata.for_project(merged)
     fingerprint = resolved.fingerprint
     # A page without variant wheels is the same for every fingerprint: one cache entry.
-    fingerprint_key = (fingerprint.cache_key if fingerprint is not None else None
-                       ) if variants.by_version else "-"
+    fingerprint_key = (
+        (fingerprint.cache_key if fingerprint is not None else None) if variants.by_version else "-"
+    )
     cache_key = (project, path.native, path.depth, fingerprint_key, fmt)
     version = f"{merged.version}/{variants.digest}"
     rendered = state.rendered.get(cache_key)
     if rendered is not None and rendered.version == version:
         return _decorate(_page_response(rendered.body, fmt, merged.stale, "hit"), resolved)
     properties = fingerprint.properties if fingerprint is not None else None
-    view = (native_view if path.native else legacy_view)(merged.page, variants.by_version,
-                                                            properties)
+    view = (native_view if path.native else legacy_view)(
+        merged.page, variants.by_version, properties
+    )
     page = _with_proxy_links(view.page, _relative_root(path), variants, view.kept_labels)
     body = _render(page, fmt)
     state.rendered[cache_key] = RenderedPage(body, fmt.content_type, version)
@@ -361,10 +407,18 @@ async def file_handler(request: web.Request) -> web.StreamResponse:
         if stored is not None:
             return _serve_stored(state, stored.path, stored.size, "hit", metadata=True)
         hashes = dict(dist.core_metadata) if not isinstance(dist.core_metadata, bool) else {}
-        return await _stream_download(request, state, located, key, metadata_url(dist),
-                                      ExpectedFile(hashes, None), metadata=True)
-    return await _stream_download(request, state, located, ident, dist.url,
-                                  ExpectedFile(dict(dist.hashes), dist.size))
+        return await _stream_download(
+            request,
+            state,
+            located,
+            key,
+            metadata_url(dist),
+            ExpectedFile(hashes, None),
+            metadata=True,
+        )
+    return await _stream_download(
+        request, state, located, ident, dist.url, ExpectedFile(dict(dist.hashes), dist.size)
+    )
 
 
 async def _locate(state: ProxyState, project: str, ident: str) -> Located:
@@ -376,8 +430,14 @@ async def _locate(state: ProxyState, project: str, ident: str) -> Located:
     return located
 
 
-def _serve_stored(state: ProxyState, path: os.PathLike[str] | str, size: int, cache: str,
-                  *, metadata: bool = False) -> web.StreamResponse:
+def _serve_stored(
+    state: ProxyState,
+    path: os.PathLike[str] | str,
+    size: int,
+    cache: str,
+    *,
+    metadata: bool = False,
+) -> web.StreamResponse:
     state.metrics.file_hits += 1
     state.metrics.bytes_served.labels("cache").inc(size)
     response = web.FileResponse(path, chunk_size=CHUNK)
@@ -387,17 +447,26 @@ def _serve_stored(state: ProxyState, path: os.PathLike[str] | str, size: int, ca
     return response
 
 
-async def _stream_download(request: web.Request, state: ProxyState, located: Located, key: str,
-                           url: str, expected: ExpectedFile, *, metadata: bool = False,
-                           ) -> web.StreamResponse:
+async def _stream_download(
+    request: web.Request,
+    state: ProxyState,
+    located: Located,
+    key: str,
+    url: str,
+    expected: ExpectedFile,
+    *,
+    metadata: bool = False,
+) -> web.StreamResponse:
     state.metrics.file_misses += 1
     upstream = located.upstream
     download = state.store.download(key, lambda: upstream.open_file(url), expected)
     length = await download.ready()
-    response = web.StreamResponse(headers={
-        "Content-Type": "text/plain" if metadata else "application/octet-stream",
-        "X-Cache": "miss",
-    })
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/plain" if metadata else "application/octet-stream",
+            "X-Cache": "miss",
+        }
+    )
     if length is not None:
         response.content_length = length
     await response.prepare(request)
@@ -466,8 +535,9 @@ async def invalidate_handler(request: web.Request) -> web.Response:
 
 async def health_handler(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    return web.json_response({"status": "ok", "version": __version__,
-                              "upstreams": [u.name for u in state.upstreams]})
+    return web.json_response(
+        {"status": "ok", "version": __version__, "upstreams": [u.name for u in state.upstreams]}
+    )
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
@@ -479,8 +549,10 @@ def make_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[error_and_log_middleware],
         client_max_size=64 * 1024,
-        handler_args={"max_line_size": settings.max_request_bytes,
-                      "max_field_size": settings.max_request_bytes},
+        handler_args={
+            "max_line_size": settings.max_request_bytes,
+            "max_field_size": settings.max_request_bytes,
+        },
     )
     state = ProxyState(settings)
     app[STATE] = state
@@ -495,7 +567,8 @@ def make_app(settings: Settings) -> web.Application:
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_post("/admin/invalidate/{project}", invalidate_handler)
     app.router.add_get("/files/{project}/{file_id}/{filename}", file_handler)
-    app.router.add_get("/variants-json/{project}/{file_id}/{labels}/{filename}",
-                       variants_json_handler)
+    app.router.add_get(
+        "/variants-json/{project}/{file_id}/{labels}/{filename}", variants_json_handler
+    )
     app.router.add_get("/{tail:.*}", page_handler)
     return app

@@ -21,38 +21,54 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="variant-proxy",
         description="Caching proxy for Python package indexes that serves each client the "
-                    "best wheel variant for its hardware.")
+        "best wheel variant for its hardware.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the proxy")
     serve.add_argument("--config", help="TOML configuration file")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8080; 0 = any)")
-    serve.add_argument("--upstream", action="append", default=[], metavar="URL",
-                       help="upstream simple index URL (repeatable; replaces [[upstreams]])")
+    serve.add_argument(
+        "--upstream",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="upstream simple index URL (repeatable; replaces [[upstreams]])",
+    )
     serve.add_argument("--cache-dir", help="cache directory")
 
     detect = commands.add_parser("detect", help="print this machine's variant fingerprint")
-    detect.add_argument("--proxy", default="http://127.0.0.1:8080",
-                        help="base URL of the proxy, for the ready --index-url line")
+    detect.add_argument(
+        "--proxy",
+        default="http://127.0.0.1:8080",
+        help="base URL of the proxy, for the ready --index-url line",
+    )
 
     explain = commands.add_parser(
-        "explain", help="show, per version, which file a legacy client gets and why")
+        "explain", help="show, per version, which file a legacy client gets and why"
+    )
     explain.add_argument("project")
     which = explain.add_mutually_exclusive_group()
     which.add_argument("--profile", help="a [profiles.NAME] of the config")
     which.add_argument("--hw", help="a hardware spec, e.g. cpu=x86_64_v3,cuda=12.8,sm=9.0")
-    which.add_argument("--properties", nargs="+", metavar="PROPERTY",
-                       help="'namespace :: feature :: value' items, most preferred first")
+    which.add_argument(
+        "--properties",
+        nargs="+",
+        metavar="PROPERTY",
+        help="'namespace :: feature :: value' items, most preferred first",
+    )
     explain.add_argument("--config", help="TOML configuration file")
     explain.add_argument("--upstream", action="append", default=[], metavar="URL")
     explain.add_argument("--cache-dir", help="cache directory")
 
-    invalidate = commands.add_parser("invalidate",
-                                     help="forget one project's cached page in a running proxy")
+    invalidate = commands.add_parser(
+        "invalidate", help="forget one project's cached page in a running proxy"
+    )
     invalidate.add_argument("project")
-    invalidate.add_argument("--proxy", default="http://127.0.0.1:8080",
-                            help="base URL of the running proxy")
+    invalidate.add_argument(
+        "--proxy", default="http://127.0.0.1:8080", help="base URL of the running proxy"
+    )
     return parser
 
 
@@ -91,8 +107,13 @@ async def _serve(settings: Settings) -> None:
 
 def _serve_command(args: argparse.Namespace) -> int:
     try:
-        settings = load_settings(args.config, host=args.host, port=args.port,
-                                 upstream_urls=args.upstream, cache_dir=args.cache_dir)
+        settings = load_settings(
+            args.config,
+            host=args.host,
+            port=args.port,
+            upstream_urls=args.upstream,
+            cache_dir=args.cache_dir,
+        )
     except ConfigError as exc:
         print(f"variant-proxy: config error: {exc}", file=sys.stderr)
         return 2
@@ -103,8 +124,10 @@ def _serve_command(args: argparse.Namespace) -> int:
         print(f"variant-proxy: config error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"variant-proxy: cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
-              file=sys.stderr)
+        print(
+            f"variant-proxy: cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -116,8 +139,10 @@ def _invalidate_command(args: argparse.Namespace) -> int:
         with urllib.request.urlopen(request, timeout=30) as response:
             answer = json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        print(f"variant-proxy: {url}: {exc.code} {exc.read().decode(errors='replace').strip()}",
-              file=sys.stderr)
+        print(
+            f"variant-proxy: {url}: {exc.code} {exc.read().decode(errors='replace').strip()}",
+            file=sys.stderr,
+        )
         return 1
     except urllib.error.URLError as exc:
         print(f"variant-proxy: cannot reach {args.proxy}: {exc.reason}", file=sys.stderr)
@@ -146,8 +171,7 @@ def _explain_command(args: argparse.Namespace) -> int:
     from proxy.upstream import UpstreamError
 
     try:
-        settings = load_settings(args.config, upstream_urls=args.upstream,
-                                 cache_dir=args.cache_dir)
+        settings = load_settings(args.config, upstream_urls=args.upstream, cache_dir=args.cache_dir)
         state = ProxyState(settings)
         if args.profile is not None:
             if args.profile not in state.profiles:
@@ -165,7 +189,7 @@ def _explain_command(args: argparse.Namespace) -> int:
         return 2
 
     async def run() -> str:
-        await state.start()
+        await state.start(open_store=False)
         try:
             return await explain(state, args.project, fingerprint, source)
         finally:

@@ -31,8 +31,15 @@ DEFAULT_MAX_REQUEST_BYTES = 16 * 1024
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {
-    "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
-    "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
 }
 
 
@@ -112,7 +119,7 @@ def parse_size(text: str | int, key: str) -> int:
 
 
 def pip_index_url(environ: Mapping[str, str] | None = None) -> str:
-    """The index the local pip installs from: PIP_INDEX_URL, pip's config, pip's built-in default."""
+    """The index the local pip uses: PIP_INDEX_URL, pip's config, pip's built-in default."""
     env = os.environ if environ is None else environ
     if env.get("PIP_INDEX_URL"):
         return env["PIP_INDEX_URL"].split()[0]
@@ -120,7 +127,9 @@ def pip_index_url(environ: Mapping[str, str] | None = None) -> str:
         from pip._internal.configuration import Configuration
         from pip._internal.models.index import PyPI
     except ImportError as exc:  # pragma: no cover - pip is always in a venv made by `venv`
-        raise ConfigError("no upstream configured and pip is not importable; pass --upstream") from exc
+        raise ConfigError(
+            "no upstream configured and pip is not importable; pass --upstream"
+        ) from exc
     configuration = Configuration(isolated=False)
     configuration.load()
     values = dict(configuration.items())
@@ -163,32 +172,56 @@ def _check_url(url: Any, key: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{key}: expected an http(s) URL, got {text!r}")
     if parts.username or parts.password:
-        raise ConfigError(f"{key}: credentials in the URL are not allowed; use username_env/"
-                          "password_env or token_env")
+        raise ConfigError(
+            f"{key}: credentials in the URL are not allowed; use username_env/"
+            "password_env or token_env"
+        )
     return text if text.endswith("/") else text + "/"
 
 
 def _upstream(table: Any, index: int, page_ttl: float) -> UpstreamSettings:
     where = f"upstreams[{index}]"
     _expect(table, dict, where)
-    _check_unknown(table, {"name", "url", "ttl", "timeout", "username_env", "password_env",
-                           "token_env", "allowed_redirect_hosts"}, where)
+    _check_unknown(
+        table,
+        {
+            "name",
+            "url",
+            "ttl",
+            "timeout",
+            "username_env",
+            "password_env",
+            "token_env",
+            "allowed_redirect_hosts",
+        },
+        where,
+    )
     if "url" not in table:
         raise ConfigError(f"{where}.url: missing")
     url = _check_url(table["url"], f"{where}.url")
-    name = str(_expect(table.get("name", urlsplit(url).hostname or f"upstream{index}"), str,
-                       f"{where}.name"))
+    name = str(
+        _expect(
+            table.get("name", urlsplit(url).hostname or f"upstream{index}"), str, f"{where}.name"
+        )
+    )
     if not _NAME_RE.match(name):
         raise ConfigError(f"{where}.name: {name!r} must be letters, digits, '.', '_' or '-'")
-    hosts = _expect(table.get("allowed_redirect_hosts", []), list, f"{where}.allowed_redirect_hosts")
+    hosts = _expect(
+        table.get("allowed_redirect_hosts", []), list, f"{where}.allowed_redirect_hosts"
+    )
     for position, host in enumerate(hosts):
         _expect(host, str, f"{where}.allowed_redirect_hosts[{position}]")
     ttl = float(_expect(table.get("ttl", page_ttl), (int, float), f"{where}.ttl"))
-    timeout = float(_expect(table.get("timeout", DEFAULT_TIMEOUT), (int, float), f"{where}.timeout"))
+    timeout = float(
+        _expect(table.get("timeout", DEFAULT_TIMEOUT), (int, float), f"{where}.timeout")
+    )
     if ttl < 0 or timeout <= 0:
         raise ConfigError(f"{where}: ttl must be >= 0 and timeout > 0")
     return UpstreamSettings(
-        name=name, url=url, ttl=ttl, timeout=timeout,
+        name=name,
+        url=url,
+        ttl=ttl,
+        timeout=timeout,
         username_env=_env_name(table.get("username_env"), f"{where}.username_env"),
         password_env=_env_name(table.get("password_env"), f"{where}.password_env"),
         token_env=_env_name(table.get("token_env"), f"{where}.token_env"),
@@ -227,8 +260,9 @@ def _clients(rules: Any, profiles: Mapping[str, ProfileSettings]) -> tuple[Clien
         _expect(rule, dict, where)
         _check_unknown(rule, {"network", "profile"}, where)
         try:
-            network = ipaddress.ip_network(_expect(rule.get("network"), str, f"{where}.network"),
-                                           strict=False)
+            network = ipaddress.ip_network(
+                _expect(rule.get("network"), str, f"{where}.network"), strict=False
+            )
         except ValueError as exc:
             raise ConfigError(f"{where}.network: {exc}") from None
         profile = _expect(rule.get("profile"), str, f"{where}.profile")
@@ -248,19 +282,23 @@ def settings_from_mapping(
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Validate a parsed TOML document; keyword arguments are command-line overrides."""
-    _check_unknown(data, {"server", "cache", "upstreams", "pins", "variants", "profiles",
-                          "clients"}, "")
+    _check_unknown(
+        data, {"server", "cache", "upstreams", "pins", "variants", "profiles", "clients"}, ""
+    )
     server = _expect(data.get("server", {}), dict, "server")
-    _check_unknown(server, {"host", "port", "max_request_bytes", "admin_token_env", "log_format"},
-                   "server")
+    _check_unknown(
+        server, {"host", "port", "max_request_bytes", "admin_token_env", "log_format"}, "server"
+    )
     cache = _expect(data.get("cache", {}), dict, "cache")
     _check_unknown(cache, {"dir", "max_size", "page_ttl", "index_ttl", "serve_stale"}, "cache")
     variants = _expect(data.get("variants", {}), dict, "variants")
-    _check_unknown(variants, {"default_profile", "detect_local", "build_missing_variants_json"},
-                   "variants")
+    _check_unknown(
+        variants, {"default_profile", "detect_local", "build_missing_variants_json"}, "variants"
+    )
 
-    page_ttl = float(_expect(cache.get("page_ttl", DEFAULT_PAGE_TTL), (int, float),
-                             "cache.page_ttl"))
+    page_ttl = float(
+        _expect(cache.get("page_ttl", DEFAULT_PAGE_TTL), (int, float), "cache.page_ttl")
+    )
     if upstream_urls:
         upstreams = tuple(
             _upstream({"url": url, "name": f"cli{i}" if i else "default"}, i, page_ttl)
@@ -293,31 +331,40 @@ def settings_from_mapping(
     log_format = _expect(server.get("log_format", "json"), str, "server.log_format")
     if log_format not in ("json", "text"):
         raise ConfigError("server.log_format: expected 'json' or 'text'")
-    resolved_port = port if port is not None else _expect(server.get("port", DEFAULT_PORT), int,
-                                                           "server.port")
+    resolved_port = (
+        port if port is not None else _expect(server.get("port", DEFAULT_PORT), int, "server.port")
+    )
     if not 0 <= resolved_port <= 65535:
         raise ConfigError(f"server.port: {resolved_port} is not a TCP port")
     directory = cache_dir if cache_dir is not None else cache.get("dir")
     return Settings(
         upstreams=upstreams,
-        cache_dir=Path(_expect(directory, str, "cache.dir")).expanduser() if isinstance(
-            directory, str) else (directory or default_cache_dir()),
+        cache_dir=Path(_expect(directory, str, "cache.dir")).expanduser()
+        if isinstance(directory, str)
+        else (directory or default_cache_dir()),
         host=host or _expect(server.get("host", DEFAULT_HOST), str, "server.host"),
         port=resolved_port,
-        max_request_bytes=_expect(server.get("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES), int,
-                                  "server.max_request_bytes"),
+        max_request_bytes=_expect(
+            server.get("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES),
+            int,
+            "server.max_request_bytes",
+        ),
         admin_token_env=_env_name(server.get("admin_token_env"), "server.admin_token_env"),
         log_format=log_format,
         max_size=parse_size(cache.get("max_size", DEFAULT_MAX_SIZE), "cache.max_size"),
         page_ttl=page_ttl,
-        index_ttl=float(_expect(cache.get("index_ttl", DEFAULT_INDEX_TTL), (int, float),
-                                "cache.index_ttl")),
+        index_ttl=float(
+            _expect(cache.get("index_ttl", DEFAULT_INDEX_TTL), (int, float), "cache.index_ttl")
+        ),
         serve_stale=_expect(cache.get("serve_stale", True), bool, "cache.serve_stale"),
         pins=pins,
         default_profile=default_profile,
         detect_local=_expect(variants.get("detect_local", False), bool, "variants.detect_local"),
-        build_missing_variants_json=_expect(variants.get("build_missing_variants_json", False),
-                                            bool, "variants.build_missing_variants_json"),
+        build_missing_variants_json=_expect(
+            variants.get("build_missing_variants_json", False),
+            bool,
+            "variants.build_missing_variants_json",
+        ),
         profiles=profiles,
         clients=_clients(data.get("clients", []), profiles),
     )

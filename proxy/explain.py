@@ -26,8 +26,9 @@ def format_view(project: str, view: View, fingerprint: Fingerprint | None, sourc
         lines.append(f"  winner: {decision.winner or '(none)'}")
         for item in decision.files:
             mark = "+" if item.shown_as else "-"
-            shown = f" -> {item.shown_as}" if item.shown_as and item.shown_as != item.filename \
-                else ""
+            shown = (
+                f" -> {item.shown_as}" if item.shown_as and item.shown_as != item.filename else ""
+            )
             lines.append(f"  {mark} {item.filename}{shown}: {item.reason}")
     shown_files = [d.filename for d in view.page.files]
     lines.append("a legacy client is shown:")
@@ -35,11 +36,15 @@ def format_view(project: str, view: View, fingerprint: Fingerprint | None, sourc
     return "\n".join(lines) + "\n"
 
 
-async def explain(state: ProxyState, project: str, fingerprint: Fingerprint | None,
-                  source: str) -> str:
+async def explain(
+    state: ProxyState, project: str, fingerprint: Fingerprint | None, source: str
+) -> str:
     name = normalize_name(project)
     merged = await state.page_service.get(name)
     variants = await state.variant_metadata.for_project(merged)
-    view = legacy_view(merged.page, variants.by_version,
-                       fingerprint.properties if fingerprint is not None else None)
+    view = legacy_view(
+        merged.page,
+        variants.by_version,
+        fingerprint.properties if fingerprint is not None else None,
+    )
     return format_view(name, view, fingerprint, source)

@@ -22,7 +22,6 @@ from proxy.fingerprint import (
     parse_properties_header,
 )
 
-
 HARDWARE_HEADER = "Variant-Hardware"
 
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from urllib.parse import quote
-
 from collections.abc import Mapping
+from urllib.parse import quote
 
 from proxy.page_model import DistFile
 

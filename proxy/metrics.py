@@ -41,14 +41,19 @@ class _LiveCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         source = self._source
-        requests = CounterMetricFamily("variant_proxy_upstream_requests",
-                                       "Requests sent to upstreams", labels=["upstream", "kind"])
+        requests = CounterMetricFamily(
+            "variant_proxy_upstream_requests",
+            "Requests sent to upstreams",
+            labels=["upstream", "kind"],
+        )
         for (upstream, kind), count in sorted(source.upstream_requests().items()):
             requests.add_metric([upstream, kind], count)
         yield requests
-        errors = CounterMetricFamily("variant_proxy_upstream_errors",
-                                     "Upstream failures (unreachable, 5xx, timeouts)",
-                                     labels=["upstream"])
+        errors = CounterMetricFamily(
+            "variant_proxy_upstream_errors",
+            "Upstream failures (unreachable, 5xx, timeouts)",
+            labels=["upstream"],
+        )
         for upstream, count in sorted(source.upstream_errors().items()):
             errors.add_metric([upstream], count)
         yield errors
@@ -56,37 +61,58 @@ class _LiveCollector(Collector):
         hits.add_metric(["page"], source.page_hits())
         hits.add_metric(["file"], self._metrics.file_hits)
         yield hits
-        misses = CounterMetricFamily("variant_proxy_cache_misses", "Cache misses",
-                                     labels=["kind"])
+        misses = CounterMetricFamily("variant_proxy_cache_misses", "Cache misses", labels=["kind"])
         misses.add_metric(["page"], source.page_misses())
         misses.add_metric(["file"], self._metrics.file_misses)
         yield misses
         figures = source.store_figures()
-        yield CounterMetricFamily("variant_proxy_bytes_from_upstream",
-                                  "File bytes downloaded from upstreams",
-                                  value=figures.get("bytes_from_upstream", 0))
-        yield GaugeMetricFamily("variant_proxy_downloads_in_flight",
-                                "File downloads in progress",
-                                value=figures.get("downloads_in_flight", 0))
-        yield GaugeMetricFamily("variant_proxy_store_bytes", "Bytes held in the file store",
-                                value=figures.get("total_bytes", 0))
-        yield GaugeMetricFamily("variant_proxy_store_files", "Files held in the file store",
-                                value=figures.get("file_count", 0))
-        yield CounterMetricFamily("variant_proxy_evictions", "Files evicted from the store",
-                                  value=figures.get("evictions", 0))
-        yield CounterMetricFamily("variant_proxy_hash_mismatches",
-                                  "Downloads refused for a hash mismatch",
-                                  value=figures.get("hash_mismatches", 0))
+        yield CounterMetricFamily(
+            "variant_proxy_bytes_from_upstream",
+            "File bytes downloaded from upstreams",
+            value=figures.get("bytes_from_upstream", 0),
+        )
+        yield GaugeMetricFamily(
+            "variant_proxy_downloads_in_flight",
+            "File downloads in progress",
+            value=figures.get("downloads_in_flight", 0),
+        )
+        yield GaugeMetricFamily(
+            "variant_proxy_store_bytes",
+            "Bytes held in the file store",
+            value=figures.get("total_bytes", 0),
+        )
+        yield GaugeMetricFamily(
+            "variant_proxy_store_files",
+            "Files held in the file store",
+            value=figures.get("file_count", 0),
+        )
+        yield CounterMetricFamily(
+            "variant_proxy_evictions",
+            "Files evicted from the store",
+            value=figures.get("evictions", 0),
+        )
+        yield CounterMetricFamily(
+            "variant_proxy_hash_mismatches",
+            "Downloads refused for a hash mismatch",
+            value=figures.get("hash_mismatches", 0),
+        )
 
 
 class Metrics:
     def __init__(self, source: ScrapeSource) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter("variant_proxy_requests", "HTTP requests served",
-                                ["route", "status"], registry=self.registry)
-        self.bytes_served = Counter("variant_proxy_bytes_served",
-                                    "File bytes sent to clients", ["source"],
-                                    registry=self.registry)
+        self.requests = Counter(
+            "variant_proxy_requests",
+            "HTTP requests served",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.bytes_served = Counter(
+            "variant_proxy_bytes_served",
+            "File bytes sent to clients",
+            ["source"],
+            registry=self.registry,
+        )
         self.file_hits = 0
         self.file_misses = 0
         self.registry.register(_LiveCollector(source, self))

@@ -43,8 +43,9 @@ def cache_key(kind: str, upstream: str, name: str) -> str:
 class PageCache:
     def __init__(self, directory: Path, size_limit: int = 4 * 1024**3) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        self._disk = diskcache.Cache(str(directory), size_limit=size_limit,
-                                     eviction_policy="least-recently-stored")
+        self._disk = diskcache.Cache(
+            str(directory), size_limit=size_limit, eviction_policy="least-recently-stored"
+        )
 
     def get(self, key: str) -> CachedPage | None:
         value = self._disk.get(key)

@@ -31,8 +31,12 @@ class PagePath:
     @property
     def depth(self) -> int:
         """Number of path segments, used to build relative links back to the root."""
-        return (int(self.native) + (2 if self.profile or self.spec else 0) + 1
-                + (1 if self.project else 0))
+        return (
+            int(self.native)
+            + (2 if self.profile or self.spec else 0)
+            + 1
+            + (1 if self.project else 0)
+        )
 
     def prefix(self) -> str:
         parts = []
@@ -68,8 +72,9 @@ def parse_page_path(raw_path: str) -> PagePath | None:
             position += 1
         elif head in ("p", "hw") and profile is None and spec is None:
             if position + 1 >= len(segments):
-                raise BadPath(f"missing {'profile name' if head == 'p' else 'hardware spec'} "
-                              f"after /{head}/")
+                raise BadPath(
+                    f"missing {'profile name' if head == 'p' else 'hardware spec'} after /{head}/"
+                )
             value = unquote(segments[position + 1])
             if not value or len(value) > MAX_SEGMENT:
                 raise BadPath(f"bad /{head}/ segment {value[:80]!r}")
@@ -84,7 +89,7 @@ def parse_page_path(raw_path: str) -> PagePath | None:
             return None
     if position >= len(segments):
         return None
-    rest = segments[position + 1:]
+    rest = segments[position + 1 :]
     if len(rest) > 1:
         raise BadPath(f"unexpected path after the project: {'/'.join(rest[1:])[:80]!r}")
     project = None

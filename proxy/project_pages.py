@@ -111,9 +111,16 @@ class UpstreamCounters:
 
 
 class ProjectPages:
-    def __init__(self, upstreams: Sequence[Upstream], page_cache: PageCache,
-                 pins: Mapping[str, str], *, serve_stale: bool = True,
-                 index_ttl: float = 3600.0, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        upstreams: Sequence[Upstream],
+        page_cache: PageCache,
+        pins: Mapping[str, str],
+        *,
+        serve_stale: bool = True,
+        index_ttl: float = 3600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._upstreams = tuple(upstreams)
         self._by_name = {u.name: u for u in upstreams}
         self._cache = page_cache
@@ -149,9 +156,12 @@ class ProjectPages:
     async def _refresh(self, project: str) -> MergedProject:
         upstreams = self.upstreams_for(project)
         results = await asyncio.gather(
-            *(self._load(u, "project", project, u.project_url(project), u.settings.ttl)
-              for u in upstreams),
-            return_exceptions=True)
+            *(
+                self._load(u, "project", project, u.project_url(project), u.settings.ttl)
+                for u in upstreams
+            ),
+            return_exceptions=True,
+        )
         loaded: list[_Loaded] = []
         errors: list[UpstreamError] = []
         for result in results:
@@ -171,22 +181,27 @@ class ProjectPages:
         self._memo[project] = merged
         return merged
 
-    async def _load(self, upstream: Upstream, kind: str, name: str, url: str,
-                    ttl: float) -> _Loaded | None:
+    async def _load(
+        self, upstream: Upstream, kind: str, name: str, url: str, ttl: float
+    ) -> _Loaded | None:
         """This upstream's page: cached if fresh, else revalidated; None when it has none."""
         key = cache_key(kind, upstream.name, name)
         cached = self._cache.get(key)
         now = self._clock()
         if cached is not None and is_fresh(cached, NOT_FOUND_TTL if cached.missing else ttl, now):
             self.counters.page_hits += 1
-            return None if cached.missing else _Loaded(upstream, cached, False,
-                                                       cached.fetched_at + ttl)
+            return (
+                None
+                if cached.missing
+                else _Loaded(upstream, cached, False, cached.fetched_at + ttl)
+            )
         self.counters.page_misses += 1
         self.counters.request(upstream.name, kind)
         try:
             fetched = await upstream.fetch_page(
-                url, *(() if cached is None or cached.missing
-                       else (cached.etag, cached.last_modified)))
+                url,
+                *(() if cached is None or cached.missing else (cached.etag, cached.last_modified)),
+            )
         except UpstreamNotFound:
             self._cache.put(key, CachedPage(b"", "", url, None, None, now, missing=True))
             return None
@@ -198,8 +213,14 @@ class ProjectPages:
         if fetched.status == 304 and cached is not None:
             fresh = replace(cached, fetched_at=now)
         else:
-            fresh = CachedPage(fetched.body, fetched.content_type, fetched.url, fetched.etag,
-                               fetched.last_modified, now)
+            fresh = CachedPage(
+                fetched.body,
+                fetched.content_type,
+                fetched.url,
+                fetched.etag,
+                fetched.last_modified,
+                now,
+            )
         self._cache.put(key, fresh)
         return _Loaded(upstream, fresh, False, now + ttl)
 
@@ -209,13 +230,14 @@ class ProjectPages:
         page = self._parsed.get(memo_key)
         if page is None:
             page = await _maybe_in_thread(
-                len(cached.body), parse_project_page, cached.body, cached.content_type,
-                cached.url)
+                len(cached.body), parse_project_page, cached.body, cached.content_type, cached.url
+            )
             self._parsed[memo_key] = page
         return page
 
-    def _merge(self, project: str, pages: Sequence[tuple[_Loaded, ProjectPage]],
-               warnings: tuple[str, ...]) -> MergedProject:
+    def _merge(
+        self, project: str, pages: Sequence[tuple[_Loaded, ProjectPage]], warnings: tuple[str, ...]
+    ) -> MergedProject:
         files: dict[str, Located] = {}
         seen_names: set[str] = set()
         ordered: list[DistFile] = []
@@ -234,15 +256,21 @@ class ProjectPages:
         first = pages[0][1]
         has_versions = any(page.versions is not None for _, page in pages)
         merged_page = ProjectPage(
-            name=project, files=tuple(ordered),
+            name=project,
+            files=tuple(ordered),
             versions=tuple(versions) if has_versions else None,
-            api_version=first.api_version, extra=first.extra)
+            api_version=first.api_version,
+            extra=first.extra,
+        )
         return MergedProject(
-            name=project, page=merged_page, files=files,
+            name=project,
+            page=merged_page,
+            files=files,
             version="+".join(f"{item.upstream.name}:{item.cached.digest}" for item, _ in pages),
             stale=any(item.stale for item, _ in pages),
             fresh_until=min(item.fresh_until for item, _ in pages),
-            warnings=warnings)
+            warnings=warnings,
+        )
 
     def invalidate(self, project: str) -> None:
         """Forget a project so the next request goes upstream."""
@@ -261,7 +289,8 @@ class ProjectPages:
     async def _refresh_index(self) -> MergedIndex:
         results = await asyncio.gather(
             *(self._load(u, "index", "", u.index_url, self._index_ttl) for u in self._upstreams),
-            return_exceptions=True)
+            return_exceptions=True,
+        )
         loaded = [r for r in results if isinstance(r, _Loaded)]
         errors = [r for r in results if isinstance(r, BaseException)]
         for error in errors:
@@ -271,16 +300,24 @@ class ProjectPages:
             if errors:
                 raise errors[0]
             raise ProjectNotFound("/")
-        name_lists = [await _maybe_in_thread(len(item.cached.body), parse_project_index,
-                                             item.cached.body, item.cached.content_type)
-                      for item in loaded]
-        names = await _maybe_in_thread(sum(len(item.cached.body) for item in loaded),
-                                       _merge_names, name_lists)
+        name_lists = [
+            await _maybe_in_thread(
+                len(item.cached.body),
+                parse_project_index,
+                item.cached.body,
+                item.cached.content_type,
+            )
+            for item in loaded
+        ]
+        names = await _maybe_in_thread(
+            sum(len(item.cached.body) for item in loaded), _merge_names, name_lists
+        )
         merged = MergedIndex(
             names=names,
             version="+".join(f"{item.upstream.name}:{item.cached.digest}" for item in loaded),
             stale=any(item.stale for item in loaded),
-            fresh_until=min(item.fresh_until for item in loaded))
+            fresh_until=min(item.fresh_until for item in loaded),
+        )
         self._index_memo = merged
         return merged
 

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 # PEP 825: namespaces and feature names are lowercase identifiers; values may also hold dots.
+# Matched with fullmatch: `$` alone would let a trailing newline through.
 _NAME_RE = re.compile(r"^[a-z0-9_]+$")
 _VALUE_RE = re.compile(r"^[a-z0-9_.]+$")
 
@@ -19,14 +20,14 @@ class PropertyError(ValueError):
 
 def check_name(kind: str, text: str) -> str:
     """Return `text` if it is a valid namespace or feature name, else raise naming `kind`."""
-    if not _NAME_RE.match(text):
+    if not _NAME_RE.fullmatch(text):
         raise PropertyError(f"invalid {kind} {text!r}: expected lowercase letters, digits, '_'")
     return text
 
 
 def check_value(text: str) -> str:
     """Return `text` if it is a valid property value, else raise."""
-    if not _VALUE_RE.match(text):
+    if not _VALUE_RE.fullmatch(text):
         raise PropertyError(
             f"invalid property value {text!r}: expected lowercase letters, digits, '_', '.'"
         )
@@ -55,5 +56,6 @@ class VariantProperty:
                 f"invalid property {text.strip()!r}: expected 'namespace :: feature :: value'"
             )
         namespace, feature, value = parts
-        return cls(check_name("namespace", namespace), check_name("feature", feature),
-                   check_value(value))
+        return cls(
+            check_name("namespace", namespace), check_name("feature", feature), check_value(value)
+        )

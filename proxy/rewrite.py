@@ -103,12 +103,16 @@ def _group(page: ProjectPage) -> dict[str | None, list[_Classified]]:
     return groups
 
 
-def _ranking(info: VersionVariants | None, supported: Sequence[VariantProperty],
-             labels_present: set[str]) -> tuple[tuple[str, ...], dict[str, str], str | None]:
+def _ranking(
+    info: VersionVariants | None, supported: Sequence[VariantProperty], labels_present: set[str]
+) -> tuple[tuple[str, ...], dict[str, str], str | None]:
     """Compatible labels (best first) among those present, reasons for the rest, a problem."""
     if info is None or info.doc is None:
-        problem = (info.problem if info is not None and info.problem else
-                   "no variants.json for this version")
+        problem = (
+            info.problem
+            if info is not None and info.problem
+            else "no variants.json for this version"
+        )
         return (), {label: problem for label in labels_present}, problem
     ranking = rank_variants(info.doc, supported)
     reasons = dict(ranking.incompatible)
@@ -119,8 +123,11 @@ def _ranking(info: VersionVariants | None, supported: Sequence[VariantProperty],
     return ordered, reasons, None
 
 
-def legacy_view(page: ProjectPage, variants: Mapping[str, VersionVariants],
-                fingerprint: Sequence[VariantProperty] | None) -> View:
+def legacy_view(
+    page: ProjectPage,
+    variants: Mapping[str, VersionVariants],
+    fingerprint: Sequence[VariantProperty] | None,
+) -> View:
     """What an unmodified installer is shown; `fingerprint` None means nothing is known."""
     shown: list[DistFile] = []
     decisions: list[VersionDecision] = []
@@ -137,8 +144,10 @@ def legacy_view(page: ProjectPage, variants: Mapping[str, VersionVariants],
         labels = {i.wheel.variant_label for i in variant_items if i.wheel and i.wheel.variant_label}
         if fingerprint is None:
             ordered: tuple[str, ...] = ()
-            reasons = {label: "no fingerprint: the page is the upstream page minus variants"
-                       for label in labels}
+            reasons = {
+                label: "no fingerprint: the page is the upstream page minus variants"
+                for label in labels
+            }
             problem = None
         else:
             ordered, reasons, problem = _ranking(variants.get(version_key), fingerprint, labels)
@@ -149,29 +158,43 @@ def legacy_view(page: ProjectPage, variants: Mapping[str, VersionVariants],
             wheel = item.wheel
             position = index_of[id(item.dist)]
             if item.variants_json:
-                file_decisions.append(FileDecision(item.dist.filename, None,
-                                                   "variants.json is not shown to legacy clients"))
+                file_decisions.append(
+                    FileDecision(
+                        item.dist.filename, None, "variants.json is not shown to legacy clients"
+                    )
+                )
             elif wheel is not None and wheel.is_variant:
                 label = wheel.variant_label or ""
                 if label == winner:
                     kept_names[position] = wheel.legacy_filename
-                    file_decisions.append(FileDecision(
-                        item.dist.filename, wheel.legacy_filename,
-                        f"best variant (rank 1 of {len(ordered)})"))
+                    file_decisions.append(
+                        FileDecision(
+                            item.dist.filename,
+                            wheel.legacy_filename,
+                            f"best variant (rank 1 of {len(ordered)})",
+                        )
+                    )
                 else:
                     why = reasons.get(label) or (
                         f"compatible, ranked {ordered.index(label) + 1} of {len(ordered)}"
-                        if label in ordered else "not compatible")
+                        if label in ordered
+                        else "not compatible"
+                    )
                     file_decisions.append(FileDecision(item.dist.filename, None, why))
             elif wheel is not None and wheel_tags_key(wheel) in replaced_keys:
-                file_decisions.append(FileDecision(
-                    item.dist.filename, None, f"replaced by variant {winner!r}"))
+                file_decisions.append(
+                    FileDecision(item.dist.filename, None, f"replaced by variant {winner!r}")
+                )
             else:
                 kept_names[position] = item.dist.filename
-                file_decisions.append(FileDecision(item.dist.filename, item.dist.filename,
-                                                   "not replaced by a shown variant"))
-        decisions.append(VersionDecision(version_key, ordered, winner, tuple(file_decisions),
-                                         problem))
+                file_decisions.append(
+                    FileDecision(
+                        item.dist.filename, item.dist.filename, "not replaced by a shown variant"
+                    )
+                )
+        decisions.append(
+            VersionDecision(version_key, ordered, winner, tuple(file_decisions), problem)
+        )
     for position, dist in enumerate(page.files):
         name = kept_names.get(position)
         if name is not None:
@@ -179,8 +202,11 @@ def legacy_view(page: ProjectPage, variants: Mapping[str, VersionVariants],
     return View(replace(page, files=tuple(shown)), tuple(decisions))
 
 
-def native_view(page: ProjectPage, variants: Mapping[str, VersionVariants],
-                fingerprint: Sequence[VariantProperty] | None) -> View:
+def native_view(
+    page: ProjectPage,
+    variants: Mapping[str, VersionVariants],
+    fingerprint: Sequence[VariantProperty] | None,
+) -> View:
     """The PEP 825 view: incompatible variants left out when a fingerprint is known."""
     keep: set[int] = set()
     decisions: list[VersionDecision] = []
@@ -196,8 +222,11 @@ def native_view(page: ProjectPage, variants: Mapping[str, VersionVariants],
             known = set(info.doc.variants) if info is not None and info.doc is not None else set()
             ordered = tuple(sorted(labels & known))
             reasons = {label: "label not in variants.json" for label in labels - known}
-            problem = None if info is not None and info.doc is not None else (
-                info.problem if info is not None and info.problem else "no variants.json")
+            problem = (
+                None
+                if info is not None and info.doc is not None
+                else (info.problem if info is not None and info.problem else "no variants.json")
+            )
         else:
             ordered, reasons, problem = _ranking(info, fingerprint, labels)
         file_decisions: list[FileDecision] = []
@@ -211,18 +240,27 @@ def native_view(page: ProjectPage, variants: Mapping[str, VersionVariants],
                 if label in ordered:
                     keep.add(id(item.dist))
                     listed_labels.add(label)
-                    file_decisions.append(FileDecision(item.dist.filename, item.dist.filename,
-                                                       "compatible variant"))
+                    file_decisions.append(
+                        FileDecision(item.dist.filename, item.dist.filename, "compatible variant")
+                    )
                 else:
-                    file_decisions.append(FileDecision(item.dist.filename, None,
-                                                       reasons.get(label, "not compatible")))
+                    file_decisions.append(
+                        FileDecision(item.dist.filename, None, reasons.get(label, "not compatible"))
+                    )
             else:
                 keep.add(id(item.dist))
         source = next((i.dist for i in items if i.variants_json), None)
         if source is not None and listed_labels:
             keep.add(id(source))
             kept_labels[source.filename] = tuple(sorted(listed_labels))
-        decisions.append(VersionDecision(version_key, ordered, ordered[0] if ordered else None,
-                                         tuple(file_decisions), problem))
+        decisions.append(
+            VersionDecision(
+                version_key,
+                ordered,
+                ordered[0] if ordered else None,
+                tuple(file_decisions),
+                problem,
+            )
+        )
     files = tuple(d for d in page.files if id(d) in keep)
     return View(replace(page, files=files), tuple(decisions), kept_labels)

@@ -66,8 +66,9 @@ class ResponseChunks:
             raise
         except (aiohttp.ClientError, TimeoutError) as exc:
             self._response.close()
-            raise UpstreamError(f"upstream {self._upstream} broke off {redact(self._url)}: "
-                                f"{type(exc).__name__}") from None
+            raise UpstreamError(
+                f"upstream {self._upstream} broke off {redact(self._url)}: {type(exc).__name__}"
+            ) from None
 
     async def aclose(self) -> None:
         self._response.close()
@@ -95,22 +96,26 @@ def redact(url: str) -> str:
 class Upstream:
     """One configured upstream index and the HTTP session used to reach it."""
 
-    def __init__(self, settings: UpstreamSettings, session: aiohttp.ClientSession,
-                 environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: UpstreamSettings,
+        session: aiohttp.ClientSession,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self.settings = settings
         self.name = settings.name
         self._session = session
         self._auth = self._credentials(environ if environ is not None else os.environ)
-        self._timeout = aiohttp.ClientTimeout(total=None, connect=settings.timeout,
-                                              sock_read=settings.timeout)
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=settings.timeout, sock_read=settings.timeout
+        )
 
     def _credentials(self, environ: Mapping[str, str]) -> dict[str, str]:
         s = self.settings
         if s.token_env and environ.get(s.token_env):
             return {"Authorization": f"Bearer {environ[s.token_env]}"}
         if s.username_env and environ.get(s.username_env):
-            auth = aiohttp.BasicAuth(environ[s.username_env],
-                                     environ.get(s.password_env or "", ""))
+            auth = aiohttp.BasicAuth(environ[s.username_env], environ.get(s.password_env or "", ""))
             return {"Authorization": auth.encode()}
         return {}
 
@@ -129,22 +134,30 @@ class Upstream:
             headers.update(extra)
         return headers
 
-    async def _request(self, url: str, headers: Mapping[str, str], allowed_hosts: frozenset[str],
-                       ) -> aiohttp.ClientResponse:
+    async def _request(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        allowed_hosts: frozenset[str],
+    ) -> aiohttp.ClientResponse:
         """GET with redirects followed by hand, each hop checked against the allowed hosts."""
         current = url
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 response = await self._session.get(
-                    current, headers=self._headers_for(current, headers),
-                    allow_redirects=False, timeout=self._timeout)
+                    current,
+                    headers=self._headers_for(current, headers),
+                    allow_redirects=False,
+                    timeout=self._timeout,
+                )
             except TimeoutError:
-                raise UpstreamError(f"upstream {self.name} timed out for {redact(current)}",
-                                    timed_out=True) from None
+                raise UpstreamError(
+                    f"upstream {self.name} timed out for {redact(current)}", timed_out=True
+                ) from None
             except aiohttp.ClientError as exc:
                 raise UpstreamError(
-                    f"upstream {self.name} unreachable for {redact(current)}: "
-                    f"{type(exc).__name__}") from None
+                    f"upstream {self.name} unreachable for {redact(current)}: {type(exc).__name__}"
+                ) from None
             if response.status not in (301, 302, 303, 307, 308):
                 return response
             location = response.headers.get("Location", "")
@@ -153,7 +166,8 @@ class Upstream:
             host = (urlsplit(target).hostname or "").lower()
             if urlsplit(target).scheme not in ("http", "https") or host not in allowed_hosts:
                 raise UpstreamError(
-                    f"upstream {self.name} redirected to a host that is not allowed: {host!r}")
+                    f"upstream {self.name} redirected to a host that is not allowed: {host!r}"
+                )
             current = target
         raise UpstreamError(f"upstream {self.name}: too many redirects for {redact(url)}")
 
@@ -162,8 +176,9 @@ class Upstream:
         hosts.update((urlsplit(u).hostname or "").lower() for u in urls)
         return frozenset(hosts)
 
-    async def fetch_page(self, url: str, etag: str | None = None,
-                         last_modified: str | None = None) -> PageResponse:
+    async def fetch_page(
+        self, url: str, etag: str | None = None, last_modified: str | None = None
+    ) -> PageResponse:
         """Fetch a simple-API page (project or root), revalidating when validators are given."""
         headers = {"Accept": UPSTREAM_ACCEPT}
         if etag:
@@ -177,16 +192,24 @@ class Upstream:
             if response.status == 304:
                 return PageResponse(304, b"", "", str(response.url), etag, last_modified)
             if response.status != 200:
-                raise UpstreamError(f"upstream {self.name} answered {response.status} for "
-                                    f"{redact(url)}", timed_out=response.status == 504)
+                raise UpstreamError(
+                    f"upstream {self.name} answered {response.status} for {redact(url)}",
+                    timed_out=response.status == 504,
+                )
             try:
                 body = await response.read()
             except (aiohttp.ClientError, TimeoutError) as exc:
-                raise UpstreamError(f"upstream {self.name} broke off {redact(url)}: "
-                                    f"{type(exc).__name__}") from None
+                raise UpstreamError(
+                    f"upstream {self.name} broke off {redact(url)}: {type(exc).__name__}"
+                ) from None
             return PageResponse(
-                200, body, response.headers.get("Content-Type", "text/html"), str(response.url),
-                response.headers.get("ETag"), response.headers.get("Last-Modified"))
+                200,
+                body,
+                response.headers.get("Content-Type", "text/html"),
+                str(response.url),
+                response.headers.get("ETag"),
+                response.headers.get("Last-Modified"),
+            )
 
     async def fetch_bytes(self, url: str, headers: Mapping[str, str] | None = None) -> bytes:
         """Fetch a small listed resource (a variants.json) whole."""
@@ -195,22 +218,29 @@ class Upstream:
             if response.status in (404, 410):
                 raise UpstreamNotFound(url)
             if response.status not in (200, 206):
-                raise UpstreamError(f"upstream {self.name} answered {response.status} for "
-                                    f"{redact(url)}")
+                raise UpstreamError(
+                    f"upstream {self.name} answered {response.status} for {redact(url)}"
+                )
             return await response.read()
 
-    async def fetch_range(self, url: str, start: int | None, length: int,
-                          ) -> tuple[int, bytes, str | None]:
+    async def fetch_range(
+        self,
+        url: str,
+        start: int | None,
+        length: int,
+    ) -> tuple[int, bytes, str | None]:
         """GET part of a listed file: (status, body, Content-Range). `start` None = the tail."""
         spec = f"bytes=-{length}" if start is None else f"bytes={start}-{start + length - 1}"
-        response = await self._request(url, {"Range": spec, "Accept-Encoding": "identity"},
-                                       self.allowed_hosts(url))
+        response = await self._request(
+            url, {"Range": spec, "Accept-Encoding": "identity"}, self.allowed_hosts(url)
+        )
         async with response:
             if response.status in (404, 410):
                 raise UpstreamNotFound(url)
             if response.status not in (200, 206):
-                raise UpstreamError(f"upstream {self.name} answered {response.status} for "
-                                    f"{redact(url)}")
+                raise UpstreamError(
+                    f"upstream {self.name} answered {response.status} for {redact(url)}"
+                )
             return response.status, await response.read(), response.headers.get("Content-Range")
 
     async def open_file(self, url: str) -> FileResponse:
@@ -221,6 +251,8 @@ class Upstream:
             raise UpstreamNotFound(url)
         if response.status != 200:
             response.release()
-            raise UpstreamError(f"upstream {self.name} answered {response.status} for "
-                                f"{redact(url)}", timed_out=response.status == 504)
+            raise UpstreamError(
+                f"upstream {self.name} answered {response.status} for {redact(url)}",
+                timed_out=response.status == 504,
+            )
         return FileResponse(response.content_length, ResponseChunks(response, self.name, url))

@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from proxy.filenames import normalize_version, parse_wheel_filename
@@ -32,6 +32,9 @@ from proxy.variants import (
 
 log = logging.getLogger("variant_proxy")
 
+# Reads a listed wheel's `*.dist-info/variant.json` (None when it has none).
+MemberReader = Callable[[Upstream, DistFile], Awaitable[bytes | None]]
+
 MAX_VARIANTS_JSON_BYTES = 8 * 1024 * 1024
 FETCH_CONCURRENCY = 16
 
@@ -44,9 +47,14 @@ class ProjectVariants:
 
 
 class VariantMetadata:
-    def __init__(self, page_cache: PageCache, *, build_missing: bool,
-                 member_reader: Callable[[Upstream, DistFile], asyncio.Future[bytes | None]]
-                 | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        page_cache: PageCache,
+        *,
+        build_missing: bool,
+        member_reader: MemberReader | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._cache = page_cache
         self._build_missing = build_missing
         self._member_reader = member_reader
@@ -61,14 +69,22 @@ class VariantMetadata:
         if memo is not None and memo[0] == memo_key:
             return memo[1]
         versions = variant_versions(merged.page)
-        results = await asyncio.gather(*(
-            self._one_version(merged, version, source) for version, source in versions.items()))
+        results = await asyncio.gather(
+            *(self._one_version(merged, version, source) for version, source in versions.items())
+        )
         by_version = {version: info for version, (info, _) in zip(versions, results, strict=True)}
-        raw = {info.source.filename: body for info, body in results
-               if info.source is not None and body is not None}
+        raw = {
+            info.source.filename: body
+            for info, body in results
+            if info.source is not None and body is not None
+        }
         digest = hashlib.sha256(
-            repr(sorted((v, hashlib.sha256(b).hexdigest() if b else i.problem)
-                        for v, (i, b) in zip(versions, results, strict=True))).encode()
+            repr(
+                sorted(
+                    (v, hashlib.sha256(b).hexdigest() if b else i.problem)
+                    for v, (i, b) in zip(versions, results, strict=True)
+                )
+            ).encode()
         ).hexdigest()[:16]
         result = ProjectVariants(by_version, digest, raw)
         self._memo[merged.name] = (memo_key, result)
@@ -80,12 +96,17 @@ class VariantMetadata:
     def _problem(self, project: str, version: str, problem: str) -> VersionVariants:
         if (project, version, problem) not in self._logged:
             self._logged.add((project, version, problem))
-            log.warning('{"event":"variants-unusable","project":"%s","version":"%s",'
-                        '"problem":"%s"}', project, version, problem.replace('"', "'"))
+            log.warning(
+                '{"event":"variants-unusable","project":"%s","version":"%s","problem":"%s"}',
+                project,
+                version,
+                problem.replace('"', "'"),
+            )
         return VersionVariants(None, problem)
 
-    async def _one_version(self, merged: MergedProject, version: str,
-                           source: DistFile | None) -> tuple[VersionVariants, bytes | None]:
+    async def _one_version(
+        self, merged: MergedProject, version: str, source: DistFile | None
+    ) -> tuple[VersionVariants, bytes | None]:
         if source is None:
             if not self._build_missing:
                 return self._problem(merged.name, version, "no variants.json listed"), None
@@ -101,8 +122,9 @@ class VariantMetadata:
             doc = parse_variants_json(body)
         except VariantsJsonError as exc:
             problem = f"invalid {source.filename}: {exc}"
-            return VersionVariants(None, self._problem(merged.name, version, problem).problem,
-                                   source), body
+            return VersionVariants(
+                None, self._problem(merged.name, version, problem).problem, source
+            ), body
         return VersionVariants(doc, None, source), body
 
     async def fetch_cached(self, upstream: Upstream, url: str) -> bytes:
@@ -150,19 +172,24 @@ class VariantMetadata:
                     async with self._limit:
                         body = await reader(located.upstream, dist)
                 except (UpstreamError, UpstreamNotFound, ValueError) as exc:
-                    return self._problem(merged.name, version,
-                                         f"cannot read variant.json of {dist.filename}: {exc}")
+                    return self._problem(
+                        merged.name, version, f"cannot read variant.json of {dist.filename}: {exc}"
+                    )
                 if body is None:
-                    return self._problem(merged.name, version,
-                                         f"{dist.filename} has no *.dist-info/variant.json")
+                    return self._problem(
+                        merged.name, version, f"{dist.filename} has no *.dist-info/variant.json"
+                    )
                 if "sha256" in dist.hashes:  # content-addressed: the member never changes
-                    self._cache.put(key, CachedPage(body, "application/json", dist.url, None,
-                                                    None, self._clock()))
+                    self._cache.put(
+                        key,
+                        CachedPage(body, "application/json", dist.url, None, None, self._clock()),
+                    )
             try:
                 docs.append(parse_variants_json(body or b""))
             except VariantsJsonError as exc:
-                return self._problem(merged.name, version,
-                                     f"invalid variant.json in {dist.filename}: {exc}")
+                return self._problem(
+                    merged.name, version, f"invalid variant.json in {dist.filename}: {exc}"
+                )
         try:
             return VersionVariants(merge_variants_docs(docs))
         except VariantsJsonError as exc:
