@@ -40,7 +40,13 @@ from proxy.metrics import Metrics, ScrapeSource
 from proxy.page_cache import PageCache
 from proxy.page_model import ProjectPage
 from proxy.page_paths import BadPath, PagePath, parse_page_path
-from proxy.project_pages import Located, MergedProject, ProjectNotFound, ProjectPages
+from proxy.project_pages import (
+    Located,
+    MergedProject,
+    ProjectNotFound,
+    ProjectPages,
+    UpstreamCounters,
+)
 from proxy.properties import PropertyError
 from proxy.remote_wheel_reader import read_variant_member
 from proxy.rewrite import legacy_view, native_view
@@ -105,12 +111,13 @@ class ProxyState:
         self.rendered: cachetools.LRUCache[tuple[Any, ...], RenderedPage] = cachetools.LRUCache(
             RENDER_CACHE_ENTRIES
         )
+        counters = self.upstream_counters = UpstreamCounters()
         self.metrics = Metrics(
             ScrapeSource(
-                upstream_requests=lambda: self.page_service.counters.requests,
-                upstream_errors=lambda: self.page_service.counters.errors,
-                page_hits=lambda: self.page_service.counters.page_hits,
-                page_misses=lambda: self.page_service.counters.page_misses,
+                upstream_requests=lambda: counters.requests,
+                upstream_errors=lambda: counters.errors,
+                page_hits=lambda: counters.page_hits,
+                page_misses=lambda: counters.page_misses,
                 store_figures=self.store.figures,
             )
         )
@@ -140,6 +147,7 @@ class ProxyState:
             self.settings.pins,
             serve_stale=self.settings.serve_stale,
             index_ttl=self.settings.index_ttl,
+            counters=self.upstream_counters,
         )
         if open_store:
             await self.store.open()
@@ -175,8 +183,7 @@ def _error(status: int, message: str) -> web.Response:
 
 
 def _route_name(request: web.Request) -> str:
-    info = request.match_info.route.resource
-    return info.canonical if info is not None else "unmatched"
+    return request.match_info.route.name or "unmatched"
 
 
 @web.middleware
@@ -229,7 +236,7 @@ def _log_access(
         "route": route,
         "client": request.remote,
         "ms": round(seconds * 1000, 2),
-        "bytes": response.body_length if response is not None else 0,
+        "bytes": (response.content_length or response.body_length) if response is not None else 0,
         "cache": response.headers.get("X-Cache", "") if response is not None else "",
         "fingerprint": response.headers.get("Variant-Fingerprint-Source", "")
         if response is not None
@@ -563,12 +570,14 @@ def make_app(settings: Settings) -> web.Application:
         await state.close()
 
     app.cleanup_ctx.append(lifecycle)
-    app.router.add_get("/health", health_handler)
-    app.router.add_get("/metrics", metrics_handler)
-    app.router.add_post("/admin/invalidate/{project}", invalidate_handler)
-    app.router.add_get("/files/{project}/{file_id}/{filename}", file_handler)
+    app.router.add_get("/health", health_handler, name="health")
+    app.router.add_get("/metrics", metrics_handler, name="metrics")
+    app.router.add_post("/admin/invalidate/{project}", invalidate_handler, name="admin")
+    app.router.add_get("/files/{project}/{file_id}/{filename}", file_handler, name="file")
     app.router.add_get(
-        "/variants-json/{project}/{file_id}/{labels}/{filename}", variants_json_handler
+        "/variants-json/{project}/{file_id}/{labels}/{filename}",
+        variants_json_handler,
+        name="variants-json",
     )
-    app.router.add_get("/{tail:.*}", page_handler)
+    app.router.add_get("/{tail:.*}", page_handler, name="page")
     return app

@@ -100,7 +100,7 @@ class _LiveCollector(Collector):
 
 class Metrics:
     def __init__(self, source: ScrapeSource) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = CollectorRegistry()
         self.requests = Counter(
             "variant_proxy_requests",
             "HTTP requests served",

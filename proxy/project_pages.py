@@ -120,6 +120,7 @@ class ProjectPages:
         serve_stale: bool = True,
         index_ttl: float = 3600.0,
         clock: Callable[[], float] = time.time,
+        counters: UpstreamCounters | None = None,
     ) -> None:
         self._upstreams = tuple(upstreams)
         self._by_name = {u.name: u for u in upstreams}
@@ -133,7 +134,7 @@ class ProjectPages:
         self._parsed: cachetools.LRUCache[tuple[str, str], ProjectPage] = cachetools.LRUCache(512)
         self._flight: SingleFlight[MergedProject] = SingleFlight()
         self._index_flight: SingleFlight[MergedIndex] = SingleFlight()
-        self.counters = UpstreamCounters()
+        self.counters = counters if counters is not None else UpstreamCounters()
 
     def upstreams_for(self, project: str) -> tuple[Upstream, ...]:
         pinned = self._pins.get(project)
