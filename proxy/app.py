@@ -96,7 +96,7 @@ class ProxyState:
         self.session: aiohttp.ClientSession | None = None
         self.page_cache = PageCache(settings.cache_dir / "pages-v1")
         self.store = FileStore(
-            settings.cache_dir / "files", settings.max_size if settings.max_size > 0 else None
+            settings.cache_dir / "store", settings.max_size if settings.max_size > 0 else None
         )
         self.upstreams: tuple[Upstream, ...] = ()
         self.pages: ProjectPages | None = None
