@@ -24,6 +24,7 @@ from proxy.project_pages import MergedProject
 from proxy.rewrite import VersionVariants, variant_versions
 from proxy.upstream import Upstream, UpstreamError, UpstreamNotFound
 from proxy.variants import (
+    VariantsConflictError,
     VariantsDoc,
     VariantsJsonError,
     merge_variants_docs,
@@ -192,5 +193,5 @@ class VariantMetadata:
                 )
         try:
             return VersionVariants(merge_variants_docs(docs))
-        except VariantsJsonError as exc:
+        except (VariantsJsonError, VariantsConflictError) as exc:
             return self._problem(merged.name, version, f"variant.json files conflict: {exc}")
