@@ -149,6 +149,9 @@ class ProxyState:
             index_ttl=self.settings.index_ttl,
             counters=self.upstream_counters,
         )
+        if self.settings.detect_local:
+            # py-cpuinfo can take a second: never on the event loop of a serving request.
+            await asyncio.to_thread(self.detected_fingerprint)
         if open_store:
             await self.store.open()
         self._store_open = open_store

@@ -8,6 +8,7 @@ loopback clients (opt-in), 7 none. A malformed header or spec, or an unknown pro
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,16 @@ from proxy.fingerprint import (
 )
 
 HARDWARE_HEADER = "Variant-Hardware"
+
+
+# Headers and specs repeat across requests; parsing each once keeps a hot page a dict lookup.
+# (Errors are not cached: a bad value is parsed again and answered 400 again.)
+_header_fingerprint = functools.lru_cache(maxsize=1024)(parse_properties_header)
+
+
+@functools.lru_cache(maxsize=1024)
+def _spec_fingerprint(text: str) -> Fingerprint:
+    return expand_hardware_spec(parse_hardware_spec(text))
 
 
 @dataclass(frozen=True)
@@ -66,17 +77,17 @@ def resolve_fingerprint(
             raise FingerprintError(f"unknown profile {profile!r}")
         url_fingerprint = profiles[profile]
     elif spec is not None:
-        url_fingerprint = expand_hardware_spec(parse_hardware_spec(spec))
+        url_fingerprint = _spec_fingerprint(spec)
 
     if PROPERTIES_HEADER in headers:
         try:
-            value = parse_properties_header(headers[PROPERTIES_HEADER])
+            value = _header_fingerprint(headers[PROPERTIES_HEADER])
         except FingerprintError as exc:
             raise FingerprintError(f"{PROPERTIES_HEADER} header: {exc}") from None
         return ResolvedFingerprint(value, "header", headers_used=(PROPERTIES_HEADER,))
     if HARDWARE_HEADER in headers:
         try:
-            value = expand_hardware_spec(parse_hardware_spec(headers[HARDWARE_HEADER]))
+            value = _spec_fingerprint(headers[HARDWARE_HEADER])
         except FingerprintError as exc:
             raise FingerprintError(f"{HARDWARE_HEADER} header: {exc}") from None
         return ResolvedFingerprint(value, "header", headers_used=(HARDWARE_HEADER,))
