@@ -1,0 +1,1 @@
+"""End-to-end tests: a real proxy between real installers and a real loopback upstream."""
