@@ -22,7 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from .toml_writer import dumps
+import tomli_w
+
 from .upstream_server import UpstreamServer
 
 READY_PATTERN = re.compile(r"variant-proxy: serving on (http://\S+?)/?\s*$")
@@ -134,7 +135,7 @@ class RunningProxy:
     def start(self, timeout: float = READY_TIMEOUT_S) -> RunningProxy:
         if self.running:
             raise ProxyStartError("proxy already running")
-        self.config_path.write_text(dumps(self.config))
+        self.config_path.write_text(tomli_w.dumps(self.config))
         with self.log_path.open("ab") as log:
             log.write(b"---- start ----\n")
         process = subprocess.Popen(

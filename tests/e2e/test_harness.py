@@ -23,7 +23,6 @@ from .builders import (
 )
 from .catalogue import PAGE_ONLY_REQUIRES_PYTHON, YANKED_REASON, Wheelhouse
 from .clients import http_get, read_page
-from .toml_writer import TomlWriteError, dumps
 from .upstream_server import JSON_CONTENT_TYPE, Throttle, UpstreamFactory
 
 pytestmark = pytest.mark.e2e
@@ -156,25 +155,6 @@ def test_sdist_has_pkg_info_and_in_tree_backend(tmp_path: Path) -> None:
     # Reproducible: the same inputs give the same bytes.
     again = build_sdist(tmp_path / "again", "Demo-Src", "3.0", requires_python=">=3.8")
     assert again.data == sdist.data
-
-
-# ---- TOML writer -------------------------------------------------------------------------
-
-
-def test_toml_writer_round_trips_a_proxy_config() -> None:
-    config = {
-        "server": {"host": "127.0.0.1", "port": 0},
-        "cache": {"dir": '/tmp/c "quoted"', "max_size": 1000, "serve_stale": True},
-        "upstreams": [{"name": "a", "url": "http://127.0.0.1:1/simple/", "ttl": 1}, {"name": "b"}],
-        "pins": {"acme.secret-lib": "a"},
-        "profiles": {"cpu-v3": {"hw": "cpu=x86_64_v3"}, "custom": {"properties": ["a :: b :: c"]}},
-    }
-    assert tomllib.loads(dumps(config)) == config
-
-
-def test_toml_writer_rejects_values_toml_cannot_hold() -> None:
-    with pytest.raises(TomlWriteError, match=r"'cache\.dir'"):
-        dumps({"cache": {"dir": None}})
 
 
 # ---- upstream server ---------------------------------------------------------------------
