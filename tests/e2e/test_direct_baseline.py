@@ -70,12 +70,7 @@ def test_pip_install_direct(pip_direct: tuple[Path, ToolResult]) -> None:
 def test_pip_reads_metadata_files_direct(
     pip_direct: tuple[Path, ToolResult], direct_upstream: UpstreamServer, wheelhouse: Wheelhouse
 ) -> None:
-    _, result = pip_direct
     lib = wheelhouse["demo-lib-1.0"]
-    metadata_url = direct_upstream.base_url + direct_upstream.metadata_path(lib.filename)
-    assert f"Obtaining dependency information for demo-lib>=1.0 from {metadata_url}" in (
-        result.output
-    )
     assert direct_upstream.count(direct_upstream.metadata_path(lib.filename)) >= 1
 
 
