@@ -395,9 +395,9 @@ async def file_handler(request: web.Request) -> web.StreamResponse:
     project = request.match_info["project"]
     ident = request.match_info["file_id"]
     filename = request.match_info["filename"]
-    if not FILE_ID_RE.match(ident):
+    if not FILE_ID_RE.fullmatch(ident):
         raise BadRequest(f"bad file id {ident[:80]!r}")
-    if not FILENAME_RE.match(filename) or len(filename) > 512:
+    if not FILENAME_RE.fullmatch(filename) or len(filename) > 512:
         raise BadRequest(f"bad file name {filename[:80]!r}")
     if normalize_name(project) != project:
         raise BadRequest(f"bad project name {project[:80]!r}")
@@ -505,9 +505,9 @@ async def variants_json_handler(request: web.Request) -> web.StreamResponse:
     project = request.match_info["project"]
     ident = request.match_info["file_id"]
     labels_text = request.match_info["labels"]
-    if not FILE_ID_RE.match(ident) or normalize_name(project) != project:
+    if not FILE_ID_RE.fullmatch(ident) or normalize_name(project) != project:
         raise BadRequest(f"bad variants.json path {request.path[:120]!r}")
-    if not LABELS_RE.match(labels_text):
+    if not LABELS_RE.fullmatch(labels_text):
         raise BadRequest(f"bad label list {labels_text[:80]!r}")
     located = await _locate(state, project, ident)
     raw = await state.variant_metadata.fetch_cached(located.upstream, located.dist.url)

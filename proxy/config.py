@@ -9,6 +9,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import subprocess
+import sys
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ DEFAULT_MAX_REQUEST_BYTES = 16 * 1024
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
+_PIP_CONFIG_LINE = re.compile(r"^([\w.-]+)='(.*)'$", re.MULTILINE)
 _SIZE_UNITS = {
     "b": 1,
     "kb": 1000,
@@ -103,15 +106,15 @@ class Settings:
         raise KeyError(name)
 
 
-def parse_size(text: str | int, key: str) -> int:
+def parse_size(text: object, key: str) -> int:
     """`"50GiB"` -> bytes. Plain integers are bytes; 0 means unbounded."""
-    if isinstance(text, bool):
+    if isinstance(text, bool) or not isinstance(text, (int, str)):
         raise ConfigError(f"{key}: expected a size such as '50GiB', got {text!r}")
     if isinstance(text, int):
         if text < 0:
             raise ConfigError(f"{key}: size must not be negative")
         return text
-    match = _SIZE_RE.match(text)
+    match = _SIZE_RE.fullmatch(text)
     if not match:
         raise ConfigError(f"{key}: expected a size such as '500MiB' or '50GiB', got {text!r}")
     number, unit = match.groups()
@@ -121,21 +124,32 @@ def parse_size(text: str | int, key: str) -> int:
 def pip_index_url(environ: Mapping[str, str] | None = None) -> str:
     """The index the local pip uses: PIP_INDEX_URL, pip's config, pip's built-in default."""
     env = os.environ if environ is None else environ
-    if env.get("PIP_INDEX_URL"):
-        return env["PIP_INDEX_URL"].split()[0]
+    from_env = env.get("PIP_INDEX_URL", "").split()
+    if from_env:
+        return from_env[0]
+    # `pip config list` is pip's stable interface to its configuration (its Python API is not).
     try:
-        from pip._internal.configuration import Configuration
+        listing = subprocess.run(
+            [sys.executable, "-m", "pip", "config", "list"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=dict(os.environ),
+            check=False,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        listing = ""
+    values: dict[str, str] = dict(_PIP_CONFIG_LINE.findall(listing))
+    for key in ("install.index-url", "global.index-url"):
+        configured = values.get(key, "").split()
+        if configured:
+            return configured[0]
+    try:
         from pip._internal.models.index import PyPI
     except ImportError as exc:  # pragma: no cover - pip is always in a venv made by `venv`
         raise ConfigError(
             "no upstream configured and pip is not importable; pass --upstream"
         ) from exc
-    configuration = Configuration(isolated=False)
-    configuration.load()
-    values = dict(configuration.items())
-    for key in ("install.index-url", "global.index-url"):
-        if values.get(key):
-            return str(values[key]).split()[0]
     return str(PyPI.simple_url)
 
 
@@ -161,7 +175,7 @@ def _env_name(value: Any, key: str) -> str | None:
     if value is None:
         return None
     text = _expect(value, str, key)
-    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", text):
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
         raise ConfigError(f"{key}: {text!r} is not an environment variable name")
     return str(text)
 
@@ -177,6 +191,21 @@ def _check_url(url: Any, key: str) -> str:
             "password_env or token_env"
         )
     return text if text.endswith("/") else text + "/"
+
+
+def _seconds(value: Any, key: str) -> float:
+    seconds = float(_expect(value, (int, float), key))
+    if seconds < 0:
+        raise ConfigError(f"{key}: must not be negative, got {value!r}")
+    return seconds
+
+
+def _cache_dir(value: Any) -> Path:
+    if value is None:
+        return default_cache_dir()
+    if isinstance(value, Path):
+        return value
+    return Path(_expect(value, str, "cache.dir")).expanduser()
 
 
 def _upstream(table: Any, index: int, page_ttl: float) -> UpstreamSettings:
@@ -204,7 +233,7 @@ def _upstream(table: Any, index: int, page_ttl: float) -> UpstreamSettings:
             table.get("name", urlsplit(url).hostname or f"upstream{index}"), str, f"{where}.name"
         )
     )
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise ConfigError(f"{where}.name: {name!r} must be letters, digits, '.', '_' or '-'")
     hosts = _expect(
         table.get("allowed_redirect_hosts", []), list, f"{where}.allowed_redirect_hosts"
@@ -234,8 +263,11 @@ def _profiles(table: Any) -> dict[str, ProfileSettings]:
     profiles: dict[str, ProfileSettings] = {}
     for name, body in table.items():
         where = f"profiles.{name}"
-        if not _NAME_RE.match(name):
-            raise ConfigError(f"{where}: profile names are letters, digits, '.', '_' or '-'")
+        if not _NAME_RE.fullmatch(name):
+            raise ConfigError(
+                f"profiles.{name if name.isprintable() else repr(name)}: profile names are "
+                "letters, digits, '.', '_' or '-'"
+            )
         _expect(body, dict, where)
         _check_unknown(body, {"hw", "properties"}, where)
         hw = body.get("hw")
@@ -296,9 +328,8 @@ def settings_from_mapping(
         variants, {"default_profile", "detect_local", "build_missing_variants_json"}, "variants"
     )
 
-    page_ttl = float(
-        _expect(cache.get("page_ttl", DEFAULT_PAGE_TTL), (int, float), "cache.page_ttl")
-    )
+    page_ttl = _seconds(cache.get("page_ttl", DEFAULT_PAGE_TTL), "cache.page_ttl")
+    index_ttl = _seconds(cache.get("index_ttl", DEFAULT_INDEX_TTL), "cache.index_ttl")
     if upstream_urls:
         upstreams = tuple(
             _upstream({"url": url, "name": f"cli{i}" if i else "default"}, i, page_ttl)
@@ -339,9 +370,7 @@ def settings_from_mapping(
     directory = cache_dir if cache_dir is not None else cache.get("dir")
     return Settings(
         upstreams=upstreams,
-        cache_dir=Path(_expect(directory, str, "cache.dir")).expanduser()
-        if isinstance(directory, str)
-        else (directory or default_cache_dir()),
+        cache_dir=_cache_dir(directory),
         host=host or _expect(server.get("host", DEFAULT_HOST), str, "server.host"),
         port=resolved_port,
         max_request_bytes=_expect(
@@ -353,9 +382,7 @@ def settings_from_mapping(
         log_format=log_format,
         max_size=parse_size(cache.get("max_size", DEFAULT_MAX_SIZE), "cache.max_size"),
         page_ttl=page_ttl,
-        index_ttl=float(
-            _expect(cache.get("index_ttl", DEFAULT_INDEX_TTL), (int, float), "cache.index_ttl")
-        ),
+        index_ttl=index_ttl,
         serve_stale=_expect(cache.get("serve_stale", True), bool, "cache.serve_stale"),
         pins=pins,
         default_profile=default_profile,

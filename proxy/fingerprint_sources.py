@@ -58,6 +58,16 @@ def _client_address(remote: str | None) -> ipaddress.IPv4Address | ipaddress.IPv
     return address
 
 
+def _joined_header(headers: Mapping[str, str], name: str, separator: str) -> str | None:
+    """A header's value; repeated lines count as one comma-joined line (RFC 9110 5.3)."""
+    if name not in headers:
+        return None
+    getall = getattr(headers, "getall", None)
+    if getall is None:
+        return headers[name]
+    return separator.join(getall(name))
+
+
 def resolve_fingerprint(
     headers: Mapping[str, str],
     *,
@@ -79,15 +89,17 @@ def resolve_fingerprint(
     elif spec is not None:
         url_fingerprint = _spec_fingerprint(spec)
 
-    if PROPERTIES_HEADER in headers:
+    properties_header = _joined_header(headers, PROPERTIES_HEADER, ", ")
+    hardware_header = _joined_header(headers, HARDWARE_HEADER, ",")
+    if properties_header is not None:
         try:
-            value = _header_fingerprint(headers[PROPERTIES_HEADER])
+            value = _header_fingerprint(properties_header)
         except FingerprintError as exc:
             raise FingerprintError(f"{PROPERTIES_HEADER} header: {exc}") from None
         return ResolvedFingerprint(value, "header", headers_used=(PROPERTIES_HEADER,))
-    if HARDWARE_HEADER in headers:
+    if hardware_header is not None:
         try:
-            value = _spec_fingerprint(headers[HARDWARE_HEADER])
+            value = _spec_fingerprint(hardware_header)
         except FingerprintError as exc:
             raise FingerprintError(f"{HARDWARE_HEADER} header: {exc}") from None
         return ResolvedFingerprint(value, "header", headers_used=(HARDWARE_HEADER,))

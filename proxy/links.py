@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from urllib.parse import quote
+from urllib.parse import quote, urldefrag
 
 from proxy.page_model import DistFile
 
@@ -29,7 +29,8 @@ def file_id(dist: DistFile) -> str:
 
 
 def metadata_url(dist: DistFile) -> str:
-    return dist.url + ".metadata"
+    """PEP 658: the file's URL, without any fragment, plus `.metadata`."""
+    return urldefrag(dist.url).url + ".metadata"
 
 
 def metadata_id(dist: DistFile) -> str:

@@ -54,9 +54,9 @@ class PagePath:
 
 def parse_page_path(raw_path: str) -> PagePath | None:
     """Parse a request path; None when it is not a page path at all."""
-    segments = raw_path.split("/")
-    if not segments or segments[0] != "":
+    if not raw_path.startswith("/"):
         return None
+    segments = raw_path.split("/")
     segments = segments[1:]
     trailing = segments[-1] == ""
     if trailing:
@@ -76,10 +76,10 @@ def parse_page_path(raw_path: str) -> PagePath | None:
                     f"missing {'profile name' if head == 'p' else 'hardware spec'} after /{head}/"
                 )
             value = unquote(segments[position + 1])
-            if not value or len(value) > MAX_SEGMENT:
+            if not value or value in (".", "..") or len(value) > MAX_SEGMENT:
                 raise BadPath(f"bad /{head}/ segment {value[:80]!r}")
             if head == "p":
-                if not PROFILE_RE.match(value):
+                if not PROFILE_RE.fullmatch(value):
                     raise BadPath(f"bad profile name {value[:80]!r}")
                 profile = value
             else:
@@ -95,6 +95,6 @@ def parse_page_path(raw_path: str) -> PagePath | None:
     project = None
     if rest:
         project = unquote(rest[0])
-        if len(project) > MAX_SEGMENT or not PROJECT_RE.match(project):
+        if len(project) > MAX_SEGMENT or not PROJECT_RE.fullmatch(project):
             raise BadPath(f"bad project name {project[:80]!r}")
     return PagePath(native, profile, spec, project, trailing)

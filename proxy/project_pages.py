@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import cachetools
 
+from proxy.filenames import FilenameError, parse_dist_filename
 from proxy.links import file_id
 from proxy.page_cache import CachedPage, PageCache, cache_key, is_fresh
 from proxy.page_model import DistFile, ProjectPage
-from proxy.simple_api import normalize_name, parse_project_index, parse_project_page
-from proxy.upstream import Upstream, UpstreamError, UpstreamNotFound
+from proxy.simple_api import (
+    PageFormatError,
+    normalize_name,
+    parse_project_index,
+    parse_project_page,
+)
+from proxy.upstream import Upstream, UpstreamError, UpstreamNotFound, redact
 
 # Upstream 404s are remembered for at most this long, so a newly published project shows up.
 NOT_FOUND_TTL = 60.0
@@ -72,25 +78,22 @@ class SingleFlight(Generic[T]):
     """Runs one coroutine per key at a time; concurrent callers share its result."""
 
     def __init__(self) -> None:
-        self._running: dict[str, asyncio.Future[T]] = {}
+        self._running: dict[str, asyncio.Task[T]] = {}
 
-    async def run(self, key: str, factory: Callable[[], Awaitable[T]]) -> T:
-        running = self._running.get(key)
-        if running is not None:
-            return await asyncio.shield(running)
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._running[key] = future
-        try:
-            result = await factory()
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved when nobody else waits
-            raise
-        else:
-            future.set_result(result)
-            return result
-        finally:
+    async def run(self, key: str, factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        task = self._running.get(key)
+        if task is None:
+            # A task of its own: a caller that is cancelled does not cancel the others.
+            task = asyncio.get_running_loop().create_task(factory())
+            self._running[key] = task
+            task.add_done_callback(lambda done: self._finished(key, done))
+        return await asyncio.shield(task)
+
+    def _finished(self, key: str, task: asyncio.Task[T]) -> None:
+        if self._running.get(key) is task:
             del self._running[key]
+        if not task.cancelled():
+            task.exception()  # retrieved, so an error nobody awaited is not reported twice
 
 
 class UpstreamCounters:
@@ -132,6 +135,7 @@ class ProjectPages:
         self._memo: dict[str, MergedProject] = {}
         self._index_memo: MergedIndex | None = None
         self._parsed: cachetools.LRUCache[tuple[str, str], ProjectPage] = cachetools.LRUCache(512)
+        self._parsed_index: cachetools.LRUCache[tuple[str, str], list[str]] = cachetools.LRUCache(8)
         self._flight: SingleFlight[MergedProject] = SingleFlight()
         self._index_flight: SingleFlight[MergedIndex] = SingleFlight()
         self.counters = counters if counters is not None else UpstreamCounters()
@@ -158,7 +162,14 @@ class ProjectPages:
         upstreams = self.upstreams_for(project)
         results = await asyncio.gather(
             *(
-                self._load(u, "project", project, u.project_url(project), u.settings.ttl)
+                self._load(
+                    u,
+                    "project",
+                    project,
+                    u.project_url(project),
+                    u.settings.ttl,
+                    self._parse_cached,
+                )
                 for u in upstreams
             ),
             return_exceptions=True,
@@ -177,13 +188,19 @@ class ProjectPages:
                 raise errors[0]
             self._memo.pop(project, None)
             raise ProjectNotFound(project)
-        pages = [(item, await self._parse_project(item)) for item in loaded]
+        pages = [(item, await self._parse_cached(item.upstream, item.cached)) for item in loaded]
         merged = self._merge(project, pages, warnings=tuple(str(e) for e in errors))
         self._memo[project] = merged
         return merged
 
     async def _load(
-        self, upstream: Upstream, kind: str, name: str, url: str, ttl: float
+        self,
+        upstream: Upstream,
+        kind: str,
+        name: str,
+        url: str,
+        ttl: float,
+        validate: Callable[[Upstream, CachedPage], Awaitable[object]],
     ) -> _Loaded | None:
         """This upstream's page: cached if fresh, else revalidated; None when it has none."""
         key = cache_key(kind, upstream.name, name)
@@ -222,12 +239,31 @@ class ProjectPages:
                 fetched.last_modified,
                 now,
             )
+            try:
+                await validate(upstream, fresh)
+            except PageFormatError as exc:
+                # A malformed page is an upstream failure: keep (and serve) the last good one.
+                self.counters.error(upstream.name)
+                if cached is not None and not cached.missing and self._serve_stale:
+                    return _Loaded(upstream, cached, True, now + min(ttl, NOT_FOUND_TTL))
+                raise UpstreamError(
+                    f"upstream {upstream.name} sent a malformed page for {redact(url)}: {exc}"
+                ) from None
         self._cache.put(key, fresh)
         return _Loaded(upstream, fresh, False, now + ttl)
 
-    async def _parse_project(self, item: _Loaded) -> ProjectPage:
-        cached = item.cached
-        memo_key = (item.upstream.name, cached.digest)
+    async def _parse_index(self, upstream: Upstream, cached: CachedPage) -> list[str]:
+        memo_key = (upstream.name, cached.digest)
+        names = self._parsed_index.get(memo_key)
+        if names is None:
+            names = await _maybe_in_thread(
+                len(cached.body), parse_project_index, cached.body, cached.content_type
+            )
+            self._parsed_index[memo_key] = names
+        return names
+
+    async def _parse_cached(self, upstream: Upstream, cached: CachedPage) -> ProjectPage:
+        memo_key = (upstream.name, cached.digest)
         page = self._parsed.get(memo_key)
         if page is None:
             page = await _maybe_in_thread(
@@ -251,7 +287,7 @@ class ProjectPages:
                 ordered.append(dist)
                 located = Located(dist, item.upstream)
                 files.setdefault(file_id(dist), located)
-            for version in page.versions or ():
+            for version in page.versions if page.versions is not None else _file_versions(page):
                 if version not in versions:
                     versions.append(version)
         first = pages[0][1]
@@ -289,7 +325,10 @@ class ProjectPages:
 
     async def _refresh_index(self) -> MergedIndex:
         results = await asyncio.gather(
-            *(self._load(u, "index", "", u.index_url, self._index_ttl) for u in self._upstreams),
+            *(
+                self._load(u, "index", "", u.index_url, self._index_ttl, self._parse_index)
+                for u in self._upstreams
+            ),
             return_exceptions=True,
         )
         loaded = [r for r in results if isinstance(r, _Loaded)]
@@ -301,15 +340,7 @@ class ProjectPages:
             if errors:
                 raise errors[0]
             raise ProjectNotFound("/")
-        name_lists = [
-            await _maybe_in_thread(
-                len(item.cached.body),
-                parse_project_index,
-                item.cached.body,
-                item.cached.content_type,
-            )
-            for item in loaded
-        ]
+        name_lists = [await self._parse_index(item.upstream, item.cached) for item in loaded]
         names = await _maybe_in_thread(
             sum(len(item.cached.body) for item in loaded), _merge_names, name_lists
         )
@@ -321,6 +352,19 @@ class ProjectPages:
         )
         self._index_memo = merged
         return merged
+
+
+def _file_versions(page: ProjectPage) -> list[str]:
+    """The versions a page without PEP 700 `versions` lists files of (from their names)."""
+    versions = []
+    for dist in page.files:
+        try:
+            parsed = parse_dist_filename(dist.filename)
+        except FilenameError:
+            continue
+        if parsed is not None:
+            versions.append(parsed.version)
+    return versions
 
 
 def _merge_names(name_lists: Sequence[Sequence[str]]) -> tuple[str, ...]:
