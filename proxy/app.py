@@ -510,7 +510,7 @@ async def variants_json_handler(request: web.Request) -> web.StreamResponse:
     if not LABELS_RE.fullmatch(labels_text):
         raise BadRequest(f"bad label list {labels_text[:80]!r}")
     located = await _locate(state, project, ident)
-    raw = await state.variant_metadata.fetch_cached(located.upstream, located.dist.url)
+    raw = await state.variant_metadata.fetch_listed(located.upstream, located.dist)
     body = subset_variants_json(raw, tuple(labels_text.split("+")))
     return web.Response(body=body, content_type="application/json")
 

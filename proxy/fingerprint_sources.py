@@ -110,8 +110,10 @@ def resolve_fingerprint(
         for rule in clients:
             if address in rule.network:
                 return ResolvedFingerprint(profiles[rule.profile], "client-rule", private=True)
+    # With network rules (or detection) configured, a page that no header or URL decided
+    # still depends on the client's address: a client elsewhere gets another page.
     if default_profile is not None:
-        return ResolvedFingerprint(profiles[default_profile], "default")
+        return ResolvedFingerprint(profiles[default_profile], "default", private=bool(clients))
     if detected is not None and address is not None and address.is_loopback:
         return ResolvedFingerprint(detected(), "detected", private=True)
-    return ResolvedFingerprint(None, "none")
+    return ResolvedFingerprint(None, "none", private=bool(clients) or detected is not None)

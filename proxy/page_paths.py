@@ -14,6 +14,8 @@ from urllib.parse import unquote
 PROJECT_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 PROFILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MAX_SEGMENT = 512
+# A detected machine's spec lists every CPU flag as `prop=` items: allow long /hw/ specs.
+MAX_SPEC = 8192
 
 
 class BadPath(ValueError):
@@ -76,7 +78,9 @@ def parse_page_path(raw_path: str) -> PagePath | None:
                     f"missing {'profile name' if head == 'p' else 'hardware spec'} after /{head}/"
                 )
             value = unquote(segments[position + 1])
-            if not value or value in (".", "..") or len(value) > MAX_SEGMENT:
+            if len(value) > (MAX_SEGMENT if head == "p" else MAX_SPEC):
+                raise BadPath(f"/{head}/ segment too long ({len(value)} characters)")
+            if not value or value in (".", ".."):
                 raise BadPath(f"bad /{head}/ segment {value[:80]!r}")
             if head == "p":
                 if not PROFILE_RE.fullmatch(value):

@@ -20,8 +20,10 @@ from proxy.filenames import normalize_version, parse_wheel_filename
 from proxy.links import file_id
 from proxy.page_cache import CachedPage, PageCache, cache_key, is_fresh
 from proxy.page_model import DistFile
-from proxy.project_pages import MergedProject
+from proxy.project_pages import MergedProject, SingleFlight
 from proxy.rewrite import VersionVariants, variant_versions
+from proxy.store_errors import DownloadFailed
+from proxy.store_verify import ContentCheck, ExpectedFile
 from proxy.upstream import Upstream, UpstreamError, UpstreamNotFound
 from proxy.variants import (
     VariantsConflictError,
@@ -63,12 +65,19 @@ class VariantMetadata:
         self._memo: dict[str, tuple[tuple[str, float], ProjectVariants]] = {}
         self._logged: set[tuple[str, str, str]] = set()
         self._limit = asyncio.Semaphore(FETCH_CONCURRENCY)
+        self._flight: SingleFlight[ProjectVariants] = SingleFlight()
 
     async def for_project(self, merged: MergedProject) -> ProjectVariants:
         memo_key = (merged.version, merged.fresh_until)
         memo = self._memo.get(merged.name)
         if memo is not None and memo[0] == memo_key:
             return memo[1]
+        return await self._flight.run(
+            f"{merged.name}\x00{merged.version}\x00{merged.fresh_until}",
+            lambda: self._load(merged, memo_key),
+        )
+
+    async def _load(self, merged: MergedProject, memo_key: tuple[str, float]) -> ProjectVariants:
         versions = variant_versions(merged.page)
         results = await asyncio.gather(
             *(self._one_version(merged, version, source) for version, source in versions.items())
@@ -116,9 +125,9 @@ class VariantMetadata:
         if located is None:  # pragma: no cover - variant_versions only returns listed files
             return self._problem(merged.name, version, "variants.json not listed"), None
         try:
-            body = await self.fetch_cached(located.upstream, source.url)
-        except (UpstreamError, UpstreamNotFound) as exc:
-            return self._problem(merged.name, version, f"variants.json unavailable: {exc}"), None
+            body = await self.fetch_listed(located.upstream, source)
+        except (UpstreamError, UpstreamNotFound, DownloadFailed) as exc:
+            return self._problem(merged.name, version, f"variants.json unusable: {exc}"), None
         try:
             doc = parse_variants_json(body)
         except VariantsJsonError as exc:
@@ -128,12 +137,18 @@ class VariantMetadata:
             ), body
         return VersionVariants(doc, None, source), body
 
-    async def fetch_cached(self, upstream: Upstream, url: str) -> bytes:
-        """A listed variants.json, through the page cache with the upstream's TTL."""
-        key = cache_key("variants", upstream.name, url)
+    async def fetch_listed(self, upstream: Upstream, source: DistFile) -> bytes:
+        """A listed variants.json, checked against the page's hashes and size.
+
+        With a sha256 on the page the entry is content-addressed (a republished file has a new
+        hash, so a new entry, and never expires); without one it lives for the upstream's TTL.
+        """
+        url = source.url
+        sha256 = source.hashes.get("sha256")
+        key = cache_key("variants", upstream.name, f"{url}#{sha256}" if sha256 else url)
         cached = self._cache.get(key)
         now = self._clock()
-        if cached is not None and is_fresh(cached, upstream.settings.ttl, now):
+        if cached is not None and (sha256 or is_fresh(cached, upstream.settings.ttl, now)):
             return cached.body
         try:
             async with self._limit:
@@ -144,6 +159,9 @@ class VariantMetadata:
             raise
         if len(body) > MAX_VARIANTS_JSON_BYTES:
             raise UpstreamError(f"variants.json at upstream {upstream.name} is too large")
+        check = ContentCheck(source.filename, ExpectedFile(source.hashes, source.size))
+        check.update(body)
+        check.verify()  # raises HashMismatch / SizeMismatch: never trust bytes the page disowns
         self._cache.put(key, CachedPage(body, "application/json", url, None, None, now))
         return body
 

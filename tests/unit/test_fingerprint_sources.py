@@ -149,18 +149,23 @@ def test_ipv4_mapped_ipv6_client_matches_ipv4_rules() -> None:
 
 def test_ipv4_client_against_only_ipv6_rules_does_not_crash() -> None:
     rules = (ClientRule(ipaddress.ip_network("fd00::/8"), "gpu"),)
-    assert resolve(remote="10.20.3.4", clients=rules) == ResolvedFingerprint(None, "none")
-    assert resolve(remote="fe80::1", clients=CLIENTS[:2]) == ResolvedFingerprint(None, "none")
+    # Nothing matched, but with rules configured the page still depends on the address.
+    assert resolve(remote="10.20.3.4", clients=rules) == ResolvedFingerprint(
+        None, "none", private=True
+    )
+    assert resolve(remote="fe80::1", clients=CLIENTS[:2]) == ResolvedFingerprint(
+        None, "none", private=True
+    )
 
 
 @pytest.mark.parametrize("remote", [None, "", "not-an-address", "unix:/run/proxy.sock"])
 def test_unknown_client_address_matches_no_rule(remote: str | None) -> None:
     rules = (ClientRule(ipaddress.ip_network("0.0.0.0/0"), "lab"),)
-    assert resolve(remote=remote, clients=rules) == ResolvedFingerprint(None, "none")
+    assert resolve(remote=remote, clients=rules) == ResolvedFingerprint(None, "none", private=True)
 
 
 def test_default_profile() -> None:
-    assert resolve(default_profile="fallback") == ResolvedFingerprint(
+    assert resolve(default_profile="fallback", clients=()) == ResolvedFingerprint(
         PROFILES["fallback"], "default"
     )
 
@@ -174,15 +179,18 @@ def test_detection_for_loopback_clients_is_private(remote: str) -> None:
 
 @pytest.mark.parametrize("remote", ["192.0.2.7", "10.1.2.3", "fd12::1", None])
 def test_no_detection_for_other_clients(remote: str | None) -> None:
-    assert resolve(remote=remote, detected=detect, clients=()) == ResolvedFingerprint(None, "none")
+    # Private: a loopback client would have been given the detected fingerprint instead.
+    assert resolve(remote=remote, detected=detect, clients=()) == ResolvedFingerprint(
+        None, "none", private=True
+    )
 
 
 def test_no_detection_unless_enabled() -> None:
-    assert resolve(remote="127.0.0.1") == ResolvedFingerprint(None, "none")
+    assert resolve(remote="127.0.0.1", clients=()) == ResolvedFingerprint(None, "none")
 
 
 def test_nothing_matched_means_nothing_is_known() -> None:
-    resolved = resolve()
+    resolved = resolve(clients=())
     assert resolved.fingerprint is None
     assert resolved.source == "none"
     assert resolved.private is False
@@ -236,7 +244,7 @@ def test_client_rule_beats_default_profile() -> None:
 
 
 def test_default_profile_beats_detection() -> None:
-    resolved = resolve(remote="127.0.0.1", default_profile="fallback", detected=detect)
+    resolved = resolve(remote="127.0.0.1", default_profile="fallback", detected=detect, clients=())
     assert resolved == ResolvedFingerprint(PROFILES["fallback"], "default", private=False)
 
 
@@ -246,7 +254,7 @@ def test_client_rule_beats_detection_for_a_loopback_rule() -> None:
     assert resolved.source == "client-rule"
 
 
-def test_private_only_for_client_rule_and_detection() -> None:
+def test_private_exactly_when_the_page_depends_on_the_client_address() -> None:
     cases = {
         "header": resolve({"Variant-Properties": "acme :: a :: b"}, remote="10.20.0.1"),
         "url": resolve(spec=URL_SPEC, remote="127.0.0.1", detected=detect),
@@ -256,7 +264,17 @@ def test_private_only_for_client_rule_and_detection() -> None:
         "none": resolve(remote="192.0.2.1"),
     }
     assert {source: r.source for source, r in cases.items()} == {s: s for s in cases}
-    assert {source for source, r in cases.items() if r.private} == {"client-rule", "detected"}
+    # Network rules are configured: default and none pages would differ for a client inside
+    # one of the rules' networks, so they are private too.
+    assert {source for source, r in cases.items() if r.private} == {
+        "client-rule",
+        "detected",
+        "default",
+        "none",
+    }
+    # Without rules or detection, only the header/URL/default decide: shareable.
+    assert not resolve(remote="192.0.2.1", default_profile="fallback", clients=()).private
+    assert not resolve(remote="192.0.2.1", clients=()).private
 
 
 # --- errors: never a silent fallback -------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.page_paths import MAX_SEGMENT, BadPath, PagePath, parse_page_path
+from proxy.page_paths import MAX_SEGMENT, MAX_SPEC, BadPath, PagePath, parse_page_path
 
 
 @pytest.mark.parametrize(
@@ -153,8 +153,14 @@ def test_over_long_segments_are_refused() -> None:
         parse_page_path("/simple/" + "a" * (MAX_SEGMENT + 1) + "/")
     with pytest.raises(BadPath):
         parse_page_path("/p/" + "a" * (MAX_SEGMENT + 1) + "/simple/")
-    with pytest.raises(BadPath):
-        parse_page_path("/hw/" + "a" * (MAX_SEGMENT + 1) + "/simple/")
+    with pytest.raises(BadPath, match="too long"):
+        parse_page_path("/hw/" + "a" * (MAX_SPEC + 1) + "/simple/")
+    # A detected machine's spec lists every CPU flag: far longer than a name, still accepted.
+    long_spec = ",".join(["cpu=x86_64_v4"] + [f"prop=x86_64::flag{i}::on" for i in range(40)])
+    assert len(long_spec) > MAX_SEGMENT
+    assert parse_page_path(f"/hw/{long_spec}/simple/") == PagePath(
+        False, None, long_spec, None, True
+    )
     longest = "a" * MAX_SEGMENT
     assert parse_page_path(f"/simple/{longest}/") == PagePath(False, None, None, longest, True)
 
