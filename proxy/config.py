@@ -13,10 +13,10 @@ import subprocess
 import sys
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import platformdirs
 
@@ -60,6 +60,9 @@ class UpstreamSettings:
     password_env: str | None = None
     token_env: str | None = None
     allowed_redirect_hosts: tuple[str, ...] = ()
+    # Only for the embedded default: credentials that pip's own index URL carried. Kept out
+    # of repr so they never reach a log line.
+    basic_auth: tuple[str, str] | None = field(default=None, repr=False)
 
     @property
     def host(self) -> str:
@@ -151,6 +154,18 @@ def pip_index_url(environ: Mapping[str, str] | None = None) -> str:
             "no upstream configured and pip is not importable; pass --upstream"
         ) from exc
     return str(PyPI.simple_url)
+
+
+def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """`https://user:secret@host/simple/` -> (`https://host/simple/`, (user, secret))."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    netloc = parts.hostname or ""
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    bare = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return bare, (unquote(parts.username or ""), unquote(parts.password or ""))
 
 
 def default_cache_dir() -> Path:
@@ -339,7 +354,12 @@ def settings_from_mapping(
         tables = _expect(data["upstreams"], list, "upstreams")
         upstreams = tuple(_upstream(t, i, page_ttl) for i, t in enumerate(tables))
     else:
-        upstreams = (_upstream({"url": pip_index_url(environ), "name": "default"}, 0, page_ttl),)
+        url, credentials = split_credentials(pip_index_url(environ))
+        upstreams = (
+            replace(
+                _upstream({"url": url, "name": "default"}, 0, page_ttl), basic_auth=credentials
+            ),
+        )
     if not upstreams:
         raise ConfigError("upstreams: at least one upstream is needed")
     names = [u.name for u in upstreams]

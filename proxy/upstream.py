@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
-from proxy.config import UpstreamSettings
+from proxy.config import UpstreamSettings, split_credentials
 from proxy.simple_api import UPSTREAM_ACCEPT
 
 MAX_REDIRECTS = 5
@@ -84,13 +84,7 @@ class FileResponse:
 
 def redact(url: str) -> str:
     """The URL without any user:password part, fit for logs and error messages."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return split_credentials(url)[0]
 
 
 class Upstream:
@@ -117,6 +111,8 @@ class Upstream:
         if s.username_env and environ.get(s.username_env):
             auth = aiohttp.BasicAuth(environ[s.username_env], environ.get(s.password_env or "", ""))
             return {"Authorization": auth.encode()}
+        if s.basic_auth is not None:
+            return {"Authorization": aiohttp.BasicAuth(*s.basic_auth).encode()}
         return {}
 
     def project_url(self, project: str) -> str:

@@ -588,3 +588,13 @@ def test_load_settings_errors_name_keys_from_the_file(tmp_path: Path) -> None:
     path.write_text('[[upstreams]]\nurl = "http://127.0.0.1:9/"\n[pins]\n"acme" = "nowhere"\n')
     with pytest.raises(ConfigError, match=r"^pins\.acme: unknown upstream 'nowhere'$"):
         load_settings(path)
+
+
+def test_credentials_in_pip_index_url_move_out_of_the_url() -> None:
+    result = settings_from_mapping(
+        {}, environ={"PIP_INDEX_URL": "https://bob:s%40cret@idx.example/simple"}
+    )
+    upstream = result.upstreams[0]
+    assert upstream.url == "https://idx.example/simple/"
+    assert upstream.basic_auth == ("bob", "s@cret")
+    assert "s@cret" not in repr(result) and "cret" not in repr(upstream)
