@@ -89,20 +89,18 @@ def resolve_fingerprint(
     elif spec is not None:
         url_fingerprint = _spec_fingerprint(spec)
 
-    properties_header = _joined_header(headers, PROPERTIES_HEADER, ", ")
-    hardware_header = _joined_header(headers, HARDWARE_HEADER, ",")
-    if properties_header is not None:
+    for name, separator, parse in (
+        (PROPERTIES_HEADER, ", ", _header_fingerprint),
+        (HARDWARE_HEADER, ",", _spec_fingerprint),
+    ):
+        value = _joined_header(headers, name, separator)
+        if value is None:
+            continue
         try:
-            value = _header_fingerprint(properties_header)
+            fingerprint = parse(value)
         except FingerprintError as exc:
-            raise FingerprintError(f"{PROPERTIES_HEADER} header: {exc}") from None
-        return ResolvedFingerprint(value, "header", headers_used=(PROPERTIES_HEADER,))
-    if hardware_header is not None:
-        try:
-            value = _spec_fingerprint(hardware_header)
-        except FingerprintError as exc:
-            raise FingerprintError(f"{HARDWARE_HEADER} header: {exc}") from None
-        return ResolvedFingerprint(value, "header", headers_used=(HARDWARE_HEADER,))
+            raise FingerprintError(f"{name} header: {exc}") from None
+        return ResolvedFingerprint(fingerprint, "header", headers_used=(name,))
     if url_fingerprint is not None:
         return ResolvedFingerprint(url_fingerprint, "url")
     address = _client_address(remote)

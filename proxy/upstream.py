@@ -167,6 +167,18 @@ class Upstream:
             current = target
         raise UpstreamError(f"upstream {self.name}: too many redirects for {redact(url)}")
 
+    def _check_status(
+        self, response: aiohttp.ClientResponse, url: str, expected: tuple[int, ...]
+    ) -> None:
+        """Raise UpstreamNotFound for 404/410 and UpstreamError for any other unexpected code."""
+        if response.status in (404, 410):
+            raise UpstreamNotFound(url)
+        if response.status not in expected:
+            raise UpstreamError(
+                f"upstream {self.name} answered {response.status} for {redact(url)}",
+                timed_out=response.status == 504,
+            )
+
     def allowed_hosts(self, *urls: str) -> frozenset[str]:
         hosts = {self.settings.host.lower(), *self.settings.allowed_redirect_hosts}
         hosts.update((urlsplit(u).hostname or "").lower() for u in urls)
@@ -183,15 +195,9 @@ class Upstream:
             headers["If-Modified-Since"] = last_modified
         response = await self._request(url, headers, self.allowed_hosts(url))
         async with response:
-            if response.status in (404, 410):
-                raise UpstreamNotFound(url)
             if response.status == 304:
                 return PageResponse(304, b"", "", str(response.url), etag, last_modified)
-            if response.status != 200:
-                raise UpstreamError(
-                    f"upstream {self.name} answered {response.status} for {redact(url)}",
-                    timed_out=response.status == 504,
-                )
+            self._check_status(response, url, (200,))
             try:
                 body = await response.read()
             except (aiohttp.ClientError, TimeoutError) as exc:
@@ -211,12 +217,7 @@ class Upstream:
         """Fetch a small listed resource (a variants.json) whole."""
         response = await self._request(url, headers or {}, self.allowed_hosts(url))
         async with response:
-            if response.status in (404, 410):
-                raise UpstreamNotFound(url)
-            if response.status not in (200, 206):
-                raise UpstreamError(
-                    f"upstream {self.name} answered {response.status} for {redact(url)}"
-                )
+            self._check_status(response, url, (200, 206))
             return await response.read()
 
     async def fetch_range(
@@ -231,24 +232,15 @@ class Upstream:
             url, {"Range": spec, "Accept-Encoding": "identity"}, self.allowed_hosts(url)
         )
         async with response:
-            if response.status in (404, 410):
-                raise UpstreamNotFound(url)
-            if response.status not in (200, 206):
-                raise UpstreamError(
-                    f"upstream {self.name} answered {response.status} for {redact(url)}"
-                )
+            self._check_status(response, url, (200, 206))
             return response.status, await response.read(), response.headers.get("Content-Range")
 
     async def open_file(self, url: str) -> FileResponse:
         """Open a listed file for streaming; the caller drains `chunks`."""
         response = await self._request(url, {}, self.allowed_hosts(url))
-        if response.status in (404, 410):
+        try:
+            self._check_status(response, url, (200,))
+        except (UpstreamError, UpstreamNotFound):
             response.release()
-            raise UpstreamNotFound(url)
-        if response.status != 200:
-            response.release()
-            raise UpstreamError(
-                f"upstream {self.name} answered {response.status} for {redact(url)}",
-                timed_out=response.status == 504,
-            )
+            raise
         return FileResponse(response.content_length, ResponseChunks(response, self.name, url))

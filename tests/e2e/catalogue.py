@@ -75,3 +75,16 @@ def publish_public(upstream: UpstreamServer, wheelhouse: Wheelhouse) -> Upstream
 def publish_private(upstream: UpstreamServer, wheelhouse: Wheelhouse) -> UpstreamServer:
     upstream.add_dist(wheelhouse["secretlib-1.0-private"])
     return upstream
+
+
+# What a foundation install asks for, and what a correct index makes installers choose:
+# yanked yankee 2.0 and pyreq 2.0 (listed as requiring Python >= 99) are passed over;
+# demo-lib comes in as demo-app's dependency.
+REQUIREMENTS = ["demo-app", "demo-src", "yankee", "pyreq"]
+EXPECTED = {
+    "demo-app": "1.0",
+    "demo-lib": "1.0",
+    "demo-src": "1.0",
+    "yankee": "1.0",
+    "pyreq": "1.0",
+}

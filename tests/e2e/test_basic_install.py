@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .catalogue import PAGE_ONLY_REQUIRES_PYTHON, YANKED_REASON, Wheelhouse
+from .catalogue import EXPECTED, PAGE_ONLY_REQUIRES_PYTHON, REQUIREMENTS, YANKED_REASON, Wheelhouse
 from .clients import (
     JSON_ACCEPT,
     ToolResult,
@@ -31,14 +31,6 @@ from .upstream_server import UpstreamServer
 
 pytestmark = pytest.mark.e2e
 
-REQUIREMENTS = ["demo-app", "demo-src", "yankee", "pyreq"]
-EXPECTED = {
-    "demo-app": "1.0",
-    "demo-lib": "1.0",
-    "demo-src": "1.0",
-    "yankee": "1.0",
-    "pyreq": "1.0",
-}
 HTML_V1 = "application/vnd.pypi.simple.v1+html"
 
 

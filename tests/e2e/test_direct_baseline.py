@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .catalogue import YANKED_REASON, Wheelhouse, publish_public
+from .catalogue import EXPECTED, REQUIREMENTS, YANKED_REASON, Wheelhouse, publish_public
 from .clients import (
     ToolResult,
     build_marker,
@@ -23,17 +23,6 @@ from .clients import (
 from .upstream_server import Mode, UpstreamServer
 
 pytestmark = pytest.mark.e2e
-
-REQUIREMENTS = ["demo-app", "demo-src", "yankee", "pyreq"]
-# What a correct index makes installers choose: yanked yankee 2.0 and pyreq 2.0 (listed as
-# requiring Python >= 99) are passed over; demo-lib comes in as demo-app's dependency.
-EXPECTED = {
-    "demo-app": "1.0",
-    "demo-lib": "1.0",
-    "demo-src": "1.0",
-    "yankee": "1.0",
-    "pyreq": "1.0",
-}
 
 
 @pytest.fixture(
