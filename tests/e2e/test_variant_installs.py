@@ -154,32 +154,29 @@ def test_pip_installs_the_build_for_request_headers(
 # ---- the client's network and the default profile -----------------------------------------
 
 
-def test_client_rule_for_loopback_wins_over_the_default_profile(
-    variant_upstream: UpstreamServer, proxy: ProxyLauncher, tmp_path: Path
+@pytest.mark.parametrize(
+    ("network", "expected"),
+    [
+        ("127.0.0.0/8", "x86_64_v3"),  # the rule matches loopback: it beats the default profile
+        ("10.0.0.0/8", "cu128"),  # another network: the default profile decides
+    ],
+)
+def test_client_rule_against_the_default_profile(
+    variant_upstream: UpstreamServer,
+    proxy: ProxyLauncher,
+    tmp_path: Path,
+    network: str,
+    expected: str,
 ) -> None:
     running = _start(
         proxy,
         variant_upstream,
         profiles=PROFILES,
         variants={"default_profile": "gpu"},
-        clients=[{"network": "127.0.0.0/8", "profile": "v3cpu"}],
+        clients=[{"network": network, "profile": "v3cpu"}],
     )
     pip_install(running.index_url, [PROJECT], tmp_path)
-    assert _installed_build(tmp_path) == "x86_64_v3"
-
-
-def test_client_rule_for_another_network_leaves_the_default_profile(
-    variant_upstream: UpstreamServer, proxy: ProxyLauncher, tmp_path: Path
-) -> None:
-    running = _start(
-        proxy,
-        variant_upstream,
-        profiles=PROFILES,
-        variants={"default_profile": "gpu"},
-        clients=[{"network": "10.0.0.0/8", "profile": "v3cpu"}],
-    )
-    pip_install(running.index_url, [PROJECT], tmp_path)
-    assert _installed_build(tmp_path) == "cu128"
+    assert _installed_build(tmp_path) == expected
 
 
 # ---- no fingerprint ------------------------------------------------------------------------
