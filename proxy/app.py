@@ -509,8 +509,13 @@ async def variants_json_handler(request: web.Request) -> web.StreamResponse:
         raise BadRequest(f"bad variants.json path {request.path[:120]!r}")
     if not LABELS_RE.fullmatch(labels_text):
         raise BadRequest(f"bad label list {labels_text[:80]!r}")
-    located = await _locate(state, project, ident)
-    raw = await state.variant_metadata.fetch_listed(located.upstream, located.dist)
+    merged = await state.page_service.get(project)
+    built = (await state.variant_metadata.for_project(merged)).built.get(ident)
+    if built is not None:
+        raw = built
+    else:
+        located = await _locate(state, project, ident)
+        raw = await state.variant_metadata.fetch_listed(located.upstream, located.dist)
     body = subset_variants_json(raw, tuple(labels_text.split("+")))
     return web.Response(body=body, content_type="application/json")
 

@@ -211,6 +211,7 @@ def native_view(
     keep: set[int] = set()
     decisions: list[VersionDecision] = []
     kept_labels: dict[str, tuple[str, ...]] = {}
+    extra_files: list[DistFile] = []
     for version_key, items in _group(page).items():
         variant_items = [i for i in items if i.wheel is not None and i.wheel.is_variant]
         info = variants.get(version_key) if version_key is not None else None
@@ -249,10 +250,15 @@ def native_view(
                     )
             else:
                 keep.add(id(item.dist))
-        source = next((i.dist for i in items if i.variants_json), None)
+        # The listed variants.json, or one the proxy built from the wheels' own metadata.
+        source = next((i.dist for i in items if i.variants_json), None) or (
+            info.source if info is not None else None
+        )
         if source is not None and listed_labels:
             keep.add(id(source))
             kept_labels[source.filename] = tuple(sorted(listed_labels))
+            if source not in page.files:
+                extra_files.append(source)
         decisions.append(
             VersionDecision(
                 version_key,
@@ -262,5 +268,5 @@ def native_view(
                 problem,
             )
         )
-    files = tuple(d for d in page.files if id(d) in keep)
+    files = tuple(d for d in page.files if id(d) in keep) + tuple(extra_files)
     return View(replace(page, files=files), tuple(decisions), kept_labels)

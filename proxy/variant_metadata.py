@@ -14,9 +14,9 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from proxy.filenames import normalize_version, parse_wheel_filename
+from proxy.filenames import normalize_version, parse_wheel_filename, variants_json_filename
 from proxy.links import file_id
 from proxy.page_cache import CachedPage, PageCache, cache_key, is_fresh
 from proxy.page_model import DistFile
@@ -31,7 +31,20 @@ from proxy.variants import (
     VariantsJsonError,
     merge_variants_docs,
     parse_variants_json,
+    render_variants_json,
 )
+
+BUILT_URL_SCHEME = "built:"
+
+
+def built_variants_json(project: str, filename: str) -> DistFile:
+    """The stand-in entry of a variants.json the proxy built; its URL is no upstream's."""
+    return DistFile(filename=filename, url=f"{BUILT_URL_SCHEME}{project}/{filename}")
+
+
+def is_built(dist: DistFile) -> bool:
+    return dist.url.startswith(BUILT_URL_SCHEME)
+
 
 log = logging.getLogger("variant_proxy")
 
@@ -46,7 +59,9 @@ FETCH_CONCURRENCY = 16
 class ProjectVariants:
     by_version: Mapping[str, VersionVariants]
     digest: str  # changes whenever any version's metadata changes
-    raw: Mapping[str, bytes]  # variants.json filename -> upstream bytes (for the native view)
+    raw: Mapping[str, bytes]  # variants.json filename -> its bytes (for the native view)
+    # Variants.json files the proxy built from wheels (no upstream has them): file id -> bytes.
+    built: Mapping[str, bytes] = field(default_factory=dict)
 
 
 class VariantMetadata:
@@ -96,7 +111,12 @@ class VariantMetadata:
                 )
             ).encode()
         ).hexdigest()[:16]
-        result = ProjectVariants(by_version, digest, raw)
+        built = {
+            file_id(info.source): body
+            for info, body in results
+            if info.source is not None and body is not None and is_built(info.source)
+        }
+        result = ProjectVariants(by_version, digest, raw, built)
         self._memo[merged.name] = (memo_key, result)
         return result
 
@@ -120,7 +140,7 @@ class VariantMetadata:
         if source is None:
             if not self._build_missing:
                 return self._problem(merged.name, version, "no variants.json listed"), None
-            return await self._built(merged, version), None
+            return await self._built(merged, version)
         located = merged.files.get(file_id(source))
         if located is None:  # pragma: no cover - variant_versions only returns listed files
             return self._problem(merged.name, version, "variants.json not listed"), None
@@ -165,9 +185,12 @@ class VariantMetadata:
         self._cache.put(key, CachedPage(body, "application/json", url, None, None, now))
         return body
 
-    async def _built(self, merged: MergedProject, version: str) -> VersionVariants:
+    async def _built(
+        self, merged: MergedProject, version: str
+    ) -> tuple[VersionVariants, bytes | None]:
         """A variants.json built from the variant wheels' own variant.json files."""
-        wheels = []
+        wheels: list[DistFile] = []
+        distribution = ""
         for dist in merged.page.files:
             if not dist.filename.endswith(".whl"):
                 continue
@@ -177,6 +200,16 @@ class VariantMetadata:
                 continue
             if wheel.is_variant and normalize_version(wheel.version) == version:
                 wheels.append(dist)
+                distribution = wheel.distribution
+        info = await self._merged_from_wheels(merged, version, wheels)
+        if info.doc is None:
+            return info, None
+        source = built_variants_json(merged.name, variants_json_filename(distribution, version))
+        return VersionVariants(info.doc, None, source), render_variants_json(info.doc)
+
+    async def _merged_from_wheels(
+        self, merged: MergedProject, version: str, wheels: list[DistFile]
+    ) -> VersionVariants:
         reader = self._member_reader
         if reader is None:  # pragma: no cover - the app always wires a reader
             return self._problem(merged.name, version, "cannot read wheels")

@@ -469,6 +469,23 @@ def merge_variants_docs(docs: Sequence[VariantsDoc]) -> VariantsDoc:
     )
 
 
+def render_variants_json(doc: VariantsDoc) -> bytes:
+    """A document (e.g. one merged from the wheels' own variant.json files) as variants.json."""
+    priorities: dict[str, Any] = {"namespace": list(doc.namespace_priorities)}
+    if doc.feature_priorities:
+        priorities["feature"] = {ns: list(f) for ns, f in doc.feature_priorities.items()}
+    if doc.property_priorities:
+        by_namespace: dict[str, dict[str, list[str]]] = {}
+        for (namespace, feature), values in doc.property_priorities.items():
+            by_namespace.setdefault(namespace, {})[feature] = list(values)
+        priorities["property"] = by_namespace
+    document: dict[str, Any] = {"$schema": doc.schema, "default-priorities": priorities}
+    if doc.static_properties:
+        document["static-properties"] = VariantDesc.from_properties(doc.static_properties).to_json()
+    document["variants"] = {label: desc.to_json() for label, desc in doc.variants.items()}
+    return (json.dumps(document, indent=2) + "\n").encode()
+
+
 def subset_variants_json(raw: bytes, keep_labels: Collection[str]) -> bytes:
     """The same document with only `keep_labels` in `variants` (in file order); every other
     key is kept as given. Labels the document lacks are ignored. The input is checked first."""

@@ -207,11 +207,17 @@ def test_hw_prop_url_gives_variantlibs_first_choice(
     _check_legacy_page(files, project, best)
 
 
+@pytest.mark.parametrize("source", ["listed", "built-from-wheels"])
 @pytest.mark.parametrize("fingerprint", ["everything", "mother-machine", "empty"])
 @pytest.mark.parametrize("project", PROJECTS, ids=[p.name for p in PROJECTS])
 def test_native_view_lists_variantlibs_compatible_variants(
-    served: RunningProxy, project: FixtureProject, fingerprint: str
+    request: pytest.FixtureRequest, project: FixtureProject, fingerprint: str, source: str
 ) -> None:
+    # With no variants.json upstream, the proxy builds one from the wheels' own variant.json
+    # files and lists it in the native view just as it lists an upstream one.
+    served: RunningProxy = request.getfixturevalue(
+        "served" if source == "listed" else "served_building"
+    )
     supported = FINGERPRINTS[fingerprint]
     compatible = set(variantlib_order(project.document, supported))
     files = page_files(f"{served.url}/native/simple/{project.name}/", headers=_header(supported))

@@ -740,3 +740,14 @@ def test_native_view_invariants(
         )
         if plain_wheel or original.filename.endswith(".tar.gz"):
             assert original in view.page.files
+
+
+def test_native_lists_a_variants_json_built_from_the_wheels_when_none_is_listed() -> None:
+    built = DistFile("pkg-1.0-variants.json", "built:pkg/pkg-1.0-variants.json")
+    page = project(SDIST, PLAIN_LINUX, V3, V4, NULL)
+    view = native_view(page, {"1.0": VersionVariants(DOC, None, built)}, CPU_V3)
+    assert list(view.page.files) == [SDIST, PLAIN_LINUX, V3, NULL, built]
+    assert dict(view.kept_labels) == {built.filename: ("null", "x86_64_v3")}
+    # The legacy view never lists a variants.json, built or not.
+    legacy = legacy_view(page, {"1.0": VersionVariants(DOC, None, built)}, CPU_V3)
+    assert built.filename not in names(legacy)

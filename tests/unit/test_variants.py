@@ -20,6 +20,7 @@ from proxy.variants import (
     merge_variants_docs,
     parse_variants_json,
     rank_variants,
+    render_variants_json,
     subset_variants_json,
     variant_properties,
 )
@@ -614,3 +615,22 @@ def test_variant_desc_from_properties_groups_by_feature() -> None:
     )
     assert dict(desc) == {("a", "f"): ("1", "3"), ("b", "g"): ("2",)}
     assert desc.to_json() == {"a": {"f": ["1", "3"]}, "b": {"g": ["2"]}}
+
+
+def test_render_variants_json_round_trips_every_field() -> None:
+    raw = {
+        "$schema": "https://variants-schema.wheelnext.dev/v0.0.3.json",
+        "default-priorities": {
+            "namespace": ["x86_64", "acme"],
+            "feature": {"x86_64": ["level"]},
+            "property": {"x86_64": {"level": ["v3"]}},
+        },
+        "static-properties": {"acme": {"build": ["fast"]}},
+        "variants": {
+            "v3": {"x86_64": {"level": ["v3"]}},
+            "fast": {"acme": {"build": ["fast"]}, "x86_64": {"level": ["v2", "v1"]}},
+            "null": {},
+        },
+    }
+    doc = parse_variants_json(raw)
+    assert parse_variants_json(render_variants_json(doc)) == doc
