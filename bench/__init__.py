@@ -1,0 +1,1 @@
+"""Benchmarks of variant-proxy: scripts that print figures, never pass/fail (see README.md)."""
