@@ -248,7 +248,7 @@ def proxy_config_toml(cache_dir: Path, upstream_index_url: str, ttl: int = 3600)
 
 
 def start_proxy(
-    upstream_index_url: str, workdir: Path, name: str = "proxy", cpu: int = SERVER_CPU
+    upstream_index_url: str, workdir: Path, name: str = "proxy", cpu: int | None = SERVER_CPU
 ) -> ServerProcess:
     """`python -m proxy serve` on a fresh cache folder under `workdir`, started."""
     folder = workdir / name

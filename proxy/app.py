@@ -12,9 +12,11 @@ import hashlib
 import ipaddress
 import json
 import logging
+import multiprocessing
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -26,6 +28,7 @@ from proxy import __version__
 from proxy.config import ConfigError, Settings
 from proxy.fingerprint import Fingerprint, FingerprintError, profile_fingerprint
 from proxy.fingerprint_sources import ResolvedFingerprint, resolve_fingerprint
+from proxy.index_builder import BuiltIndex, build_index
 from proxy.links import (
     FILE_ID_RE,
     FILENAME_RE,
@@ -54,8 +57,6 @@ from proxy.simple_api import (
     PageFormat,
     choose_format,
     normalize_name,
-    render_index_html,
-    render_index_json,
     render_project_html,
     render_project_json,
 )
@@ -108,6 +109,7 @@ class ProxyState:
         )
         self._detected: Fingerprint | None = None
         self._store_open = False
+        self._index_pool: ProcessPoolExecutor | None = None
         self.rendered: cachetools.LRUCache[tuple[Any, ...], RenderedPage] = cachetools.LRUCache(
             RENDER_CACHE_ENTRIES
         )
@@ -148,6 +150,7 @@ class ProxyState:
             serve_stale=self.settings.serve_stale,
             index_ttl=self.settings.index_ttl,
             counters=self.upstream_counters,
+            index_builder=self._build_index,
         )
         if self.settings.detect_local:
             # py-cpuinfo can take a second: never on the event loop of a serving request.
@@ -156,7 +159,18 @@ class ProxyState:
             await self.store.open()
         self._store_open = open_store
 
+    async def _build_index(self, sources: list[tuple[bytes, str]]) -> BuiltIndex:
+        """Build the root list in a worker process, so its CPU time never holds the loop."""
+        if self._index_pool is None:
+            self._index_pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+            )
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._index_pool, build_index, sources)
+
     async def close(self) -> None:
+        if self._index_pool is not None:
+            self._index_pool.shutdown(wait=False, cancel_futures=True)
         if self._store_open:
             await self.store.close()
         if self.session is not None:
@@ -377,14 +391,8 @@ def _decorate(response: web.Response, resolved: ResolvedFingerprint) -> web.Resp
 
 async def _index_page(state: ProxyState, fmt: PageFormat) -> web.Response:
     index = await state.page_service.index()
-    cache_key = ("/", fmt)
-    rendered = state.rendered.get(cache_key)
-    if rendered is None or rendered.version != index.version:
-        render = render_index_json if fmt is PageFormat.JSON else render_index_html
-        body = await asyncio.to_thread(render, list(index.names))
-        rendered = RenderedPage(body, fmt.content_type, index.version)
-        state.rendered[cache_key] = rendered
-    return _page_response(rendered.body, fmt, index.stale, "hit")
+    body = index.json if fmt is PageFormat.JSON else index.html
+    return _page_response(body, fmt, index.stale, "hit")
 
 
 # -- files -------------------------------------------------------------------------------

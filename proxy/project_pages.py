@@ -16,13 +16,12 @@ from typing import Any, Generic, TypeVar
 import cachetools
 
 from proxy.filenames import FilenameError, parse_dist_filename
+from proxy.index_builder import BuiltIndex, build_index
 from proxy.links import file_id
 from proxy.page_cache import CachedPage, PageCache, cache_key, is_fresh
 from proxy.page_model import DistFile, ProjectPage
 from proxy.simple_api import (
     PageFormatError,
-    normalize_name,
-    parse_project_index,
     parse_project_page,
 )
 from proxy.upstream import Upstream, UpstreamError, UpstreamNotFound, redact
@@ -60,7 +59,11 @@ class MergedProject:
 
 @dataclass(frozen=True)
 class MergedIndex:
-    names: tuple[str, ...]
+    """The root project list, rendered in both formats."""
+
+    html: bytes
+    json: bytes
+    project_count: int
     version: str
     stale: bool
     fresh_until: float
@@ -124,6 +127,7 @@ class ProjectPages:
         index_ttl: float = 3600.0,
         clock: Callable[[], float] = time.time,
         counters: UpstreamCounters | None = None,
+        index_builder: IndexBuilder | None = None,
     ) -> None:
         self._upstreams = tuple(upstreams)
         self._by_name = {u.name: u for u in upstreams}
@@ -135,10 +139,10 @@ class ProjectPages:
         self._memo: dict[str, MergedProject] = {}
         self._index_memo: MergedIndex | None = None
         self._parsed: cachetools.LRUCache[tuple[str, str], ProjectPage] = cachetools.LRUCache(512)
-        self._parsed_index: cachetools.LRUCache[tuple[str, str], list[str]] = cachetools.LRUCache(8)
         self._flight: SingleFlight[MergedProject] = SingleFlight()
         self._index_flight: SingleFlight[MergedIndex] = SingleFlight()
         self.counters = counters if counters is not None else UpstreamCounters()
+        self._index_builder = index_builder or _build_index_in_thread
 
     def upstreams_for(self, project: str) -> tuple[Upstream, ...]:
         pinned = self._pins.get(project)
@@ -231,13 +235,15 @@ class ProjectPages:
         if fetched.status == 304 and cached is not None:
             fresh = replace(cached, fetched_at=now)
         else:
-            fresh = CachedPage(
+            fresh = await _maybe_in_thread(
+                len(fetched.body),
+                CachedPage.of,
                 fetched.body,
                 fetched.content_type,
                 fetched.url,
+                now,
                 fetched.etag,
                 fetched.last_modified,
-                now,
             )
             try:
                 await validate(upstream, fresh)
@@ -249,18 +255,8 @@ class ProjectPages:
                 raise UpstreamError(
                     f"upstream {upstream.name} sent a malformed page for {redact(url)}: {exc}"
                 ) from None
-        self._cache.put(key, fresh)
+        await _maybe_in_thread(len(fresh.body), self._cache.put, key, fresh)
         return _Loaded(upstream, fresh, False, now + ttl)
-
-    async def _parse_index(self, upstream: Upstream, cached: CachedPage) -> list[str]:
-        memo_key = (upstream.name, cached.digest)
-        names = self._parsed_index.get(memo_key)
-        if names is None:
-            names = await _maybe_in_thread(
-                len(cached.body), parse_project_index, cached.body, cached.content_type
-            )
-            self._parsed_index[memo_key] = names
-        return names
 
     async def _parse_cached(self, upstream: Upstream, cached: CachedPage) -> ProjectPage:
         memo_key = (upstream.name, cached.digest)
@@ -326,7 +322,7 @@ class ProjectPages:
     async def _refresh_index(self) -> MergedIndex:
         results = await asyncio.gather(
             *(
-                self._load(u, "index", "", u.index_url, self._index_ttl, self._parse_index)
+                self._load(u, "index", "", u.index_url, self._index_ttl, _accept_as_is)
                 for u in self._upstreams
             ),
             return_exceptions=True,
@@ -340,15 +336,31 @@ class ProjectPages:
             if errors:
                 raise errors[0]
             raise ProjectNotFound("/")
-        name_lists = [await self._parse_index(item.upstream, item.cached) for item in loaded]
-        names = await _maybe_in_thread(
-            sum(len(item.cached.body) for item in loaded), _merge_names, name_lists
-        )
+        version = "+".join(f"{item.upstream.name}:{item.cached.digest}" for item in loaded)
+        previous = self._index_memo
+        fresh_until = min(item.fresh_until for item in loaded)
+        if previous is not None and previous.version == version:
+            built = BuiltIndex(previous.project_count, previous.html, previous.json)
+        else:
+            try:
+                built = await self._index_builder(
+                    [(item.cached.body, item.cached.content_type) for item in loaded]
+                )
+            except PageFormatError as exc:
+                if previous is None or not self._serve_stale:
+                    raise UpstreamError(
+                        f"an upstream sent a malformed project list: {exc}"
+                    ) from None
+                merged = replace(previous, stale=True, fresh_until=fresh_until)
+                self._index_memo = merged
+                return merged
         merged = MergedIndex(
-            names=names,
-            version="+".join(f"{item.upstream.name}:{item.cached.digest}" for item in loaded),
+            html=built.html,
+            json=built.json,
+            project_count=built.project_count,
+            version=version,
             stale=any(item.stale for item in loaded),
-            fresh_until=min(item.fresh_until for item in loaded),
+            fresh_until=fresh_until,
         )
         self._index_memo = merged
         return merged
@@ -367,16 +379,16 @@ def _file_versions(page: ProjectPage) -> list[str]:
     return versions
 
 
-def _merge_names(name_lists: Sequence[Sequence[str]]) -> tuple[str, ...]:
-    seen: set[str] = set()
-    names: list[str] = []
-    for name_list in name_lists:
-        for name in name_list:
-            key = normalize_name(name)
-            if key not in seen:
-                seen.add(key)
-                names.append(name)
-    return tuple(names)
+# Builds the root list from (body, content type) pairs; the app runs it in a worker process.
+IndexBuilder = Callable[[list[tuple[bytes, str]]], Awaitable[BuiltIndex]]
+
+
+async def _build_index_in_thread(sources: list[tuple[bytes, str]]) -> BuiltIndex:
+    return await asyncio.to_thread(build_index, sources)
+
+
+async def _accept_as_is(upstream: Upstream, page: CachedPage) -> None:
+    """Root lists are checked when they are built (in a worker), not when fetched."""
 
 
 async def _maybe_in_thread(size: int, function: Callable[..., T], *args: object) -> T:

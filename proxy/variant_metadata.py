@@ -182,7 +182,7 @@ class VariantMetadata:
         check = ContentCheck(source.filename, ExpectedFile(source.hashes, source.size))
         check.update(body)
         check.verify()  # raises HashMismatch / SizeMismatch: never trust bytes the page disowns
-        self._cache.put(key, CachedPage(body, "application/json", url, None, None, now))
+        self._cache.put(key, CachedPage.of(body, "application/json", url, now))
         return body
 
     async def _built(
@@ -234,7 +234,7 @@ class VariantMetadata:
                 if "sha256" in dist.hashes:  # content-addressed: the member never changes
                     self._cache.put(
                         key,
-                        CachedPage(body, "application/json", dist.url, None, None, self._clock()),
+                        CachedPage.of(body, "application/json", dist.url, self._clock()),
                     )
             try:
                 docs.append(parse_variants_json(body or b""))

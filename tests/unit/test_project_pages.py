@@ -22,6 +22,7 @@ from proxy.config import UpstreamSettings
 from proxy.links import file_id
 from proxy.page_cache import PageCache
 from proxy.project_pages import NOT_FOUND_TTL, MergedProject, ProjectNotFound, ProjectPages
+from proxy.simple_api import parse_project_index
 from proxy.upstream import Upstream, UpstreamError
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -534,7 +535,30 @@ async def test_index_merges_project_names_in_priority_order(setup: Setup) -> Non
     setup.b.html = False
     pages = setup.make()
     index = await pages.index()
-    assert index.names == ("Alpha", "beta", "gamma")
+    assert parse_project_index(index.json, "application/vnd.pypi.simple.v1+json") == [
+        "Alpha",
+        "beta",
+        "gamma",
+    ]
+    assert parse_project_index(index.html, "text/html") == ["Alpha", "beta", "gamma"]
+    assert index.project_count == 3
     assert index.stale is False
     again = await pages.index()
     assert again is index
+
+
+async def test_a_malformed_project_list_is_an_upstream_failure_or_the_last_good_one(
+    setup: Setup,
+) -> None:
+    setup.a.index_names = ["alpha"]
+    setup.b.index_names = ["beta"]
+    pages = setup.make()
+    good = await pages.index()
+    assert good.project_count == 2
+    setup.clock.now += 100_000
+    setup.b.garbage = True  # the list comes back unreadable
+    stale = await pages.index()
+    assert stale.stale and stale.json == good.json and stale.html == good.html
+    fresh_pages = setup.make()  # nothing good to fall back on: a one-line upstream error
+    with pytest.raises(UpstreamError, match="malformed project list"):
+        await fresh_pages.index()
