@@ -34,6 +34,32 @@ class ScrapeSource:
         self.store_figures = store_figures
 
 
+# (metric type, name, help, key of FileStore.figures()) of the store's own figures.
+_STORE_FIGURES: tuple[tuple[type[CounterMetricFamily | GaugeMetricFamily], str, str, str], ...] = (
+    (
+        CounterMetricFamily,
+        "variant_proxy_bytes_from_upstream",
+        "File bytes downloaded from upstreams",
+        "bytes_from_upstream",
+    ),
+    (
+        GaugeMetricFamily,
+        "variant_proxy_downloads_in_flight",
+        "File downloads in progress",
+        "downloads_in_flight",
+    ),
+    (GaugeMetricFamily, "variant_proxy_store_bytes", "Bytes held in the file store", "total_bytes"),
+    (GaugeMetricFamily, "variant_proxy_store_files", "Files held in the file store", "file_count"),
+    (CounterMetricFamily, "variant_proxy_evictions", "Files evicted from the store", "evictions"),
+    (
+        CounterMetricFamily,
+        "variant_proxy_hash_mismatches",
+        "Downloads refused for a hash mismatch",
+        "hash_mismatches",
+    ),
+)
+
+
 class _LiveCollector(Collector):
     def __init__(self, source: ScrapeSource, metrics: Metrics) -> None:
         self._source = source
@@ -66,36 +92,8 @@ class _LiveCollector(Collector):
         misses.add_metric(["file"], self._metrics.file_misses)
         yield misses
         figures = source.store_figures()
-        yield CounterMetricFamily(
-            "variant_proxy_bytes_from_upstream",
-            "File bytes downloaded from upstreams",
-            value=figures.get("bytes_from_upstream", 0),
-        )
-        yield GaugeMetricFamily(
-            "variant_proxy_downloads_in_flight",
-            "File downloads in progress",
-            value=figures.get("downloads_in_flight", 0),
-        )
-        yield GaugeMetricFamily(
-            "variant_proxy_store_bytes",
-            "Bytes held in the file store",
-            value=figures.get("total_bytes", 0),
-        )
-        yield GaugeMetricFamily(
-            "variant_proxy_store_files",
-            "Files held in the file store",
-            value=figures.get("file_count", 0),
-        )
-        yield CounterMetricFamily(
-            "variant_proxy_evictions",
-            "Files evicted from the store",
-            value=figures.get("evictions", 0),
-        )
-        yield CounterMetricFamily(
-            "variant_proxy_hash_mismatches",
-            "Downloads refused for a hash mismatch",
-            value=figures.get("hash_mismatches", 0),
-        )
+        for family, name, documentation, key in _STORE_FIGURES:
+            yield family(name, documentation, value=figures.get(key, 0))
 
 
 class Metrics:
