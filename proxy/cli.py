@@ -159,7 +159,6 @@ def _detect_command(args: argparse.Namespace) -> int:
 
 
 def _explain_command(args: argparse.Namespace) -> int:
-    from proxy.app import ProxyState
     from proxy.explain import explain
     from proxy.fingerprint import (
         FingerprintError,
@@ -168,6 +167,7 @@ def _explain_command(args: argparse.Namespace) -> int:
         parse_properties_header,
     )
     from proxy.project_pages import ProjectNotFound
+    from proxy.state import ProxyState
     from proxy.upstream import UpstreamError
 
     try:

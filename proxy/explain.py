@@ -3,10 +3,10 @@ plus one async function that runs the same code path as a page request)."""
 
 from __future__ import annotations
 
-from proxy.app import ProxyState
 from proxy.fingerprint import Fingerprint
 from proxy.rewrite import View, legacy_view
 from proxy.simple_api import normalize_name
+from proxy.state import ProxyState
 
 
 def format_view(project: str, view: View, fingerprint: Fingerprint | None, source: str) -> str:
