@@ -274,7 +274,10 @@ class ProjectPages:
         files: dict[str, Located] = {}
         seen_names: set[str] = set()
         ordered: list[DistFile] = []
-        versions: list[str] = []
+        # PEP 700 versions (an ordered set) only when some upstream gives them; pages without
+        # them then contribute the versions of their files.
+        has_versions = any(page.versions is not None for _, page in pages)
+        versions: dict[str, None] = {}
         for item, page in pages:
             for dist in page.files:
                 if dist.filename in seen_names:
@@ -283,11 +286,10 @@ class ProjectPages:
                 ordered.append(dist)
                 located = Located(dist, item.upstream)
                 files.setdefault(file_id(dist), located)
-            for version in page.versions if page.versions is not None else _file_versions(page):
-                if version not in versions:
-                    versions.append(version)
+            if has_versions:
+                listed = page.versions if page.versions is not None else _file_versions(page)
+                versions.update(dict.fromkeys(listed))
         first = pages[0][1]
-        has_versions = any(page.versions is not None for _, page in pages)
         merged_page = ProjectPage(
             name=project,
             files=tuple(ordered),

@@ -251,13 +251,12 @@ def native_view(
             else:
                 keep.add(id(item.dist))
         # The listed variants.json, or one the proxy built from the wheels' own metadata.
-        source = next((i.dist for i in items if i.variants_json), None) or (
-            info.source if info is not None else None
-        )
+        listed_source = next((i.dist for i in items if i.variants_json), None)
+        source = listed_source or (info.source if info is not None else None)
         if source is not None and listed_labels:
             keep.add(id(source))
             kept_labels[source.filename] = tuple(sorted(listed_labels))
-            if source not in page.files:
+            if listed_source is None:
                 extra_files.append(source)
         decisions.append(
             VersionDecision(
