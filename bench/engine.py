@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.engine
 
 In process (no server): time to rank one version's 50 variants against a 200-property
-fingerprint (`proxy.variants.rank_variants`, and `best_variant`), to parse that version's
+fingerprint (`proxy.variants.metadata.rank_variants`, and `best_variant`), to parse that version's
 variants.json, to parse a 200-property `Variant-Properties` header, to expand hardware specs
 (`expand_hardware_spec(parse_hardware_spec(...))`), and to detect this machine
 (`proxy.detect.detect_hardware`, in process, and `variant-proxy detect` as a subprocess).
@@ -32,14 +32,14 @@ from bench.common import (
     print_table,
 )
 from proxy.detect import detect_hardware
-from proxy.fingerprint import (
+from proxy.variants.fingerprint import (
     Fingerprint,
     expand_hardware_spec,
     parse_hardware_spec,
     parse_properties_header,
 )
-from proxy.properties import VariantProperty
-from proxy.variants import best_variant, parse_variants_json, rank_variants
+from proxy.variants.metadata import best_variant, parse_variants_json, rank_variants
+from proxy.variants.properties import VariantProperty
 
 FINGERPRINT_SPEC = "cpu=x86_64_v4,cuda=12.8,sm=9.0"
 FINGERPRINT_SIZE = 200

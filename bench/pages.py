@@ -12,7 +12,7 @@
    (the same 22 properties; and the 140 of `cpu=x86_64_v4,cuda=12.8,sm=9.0`).
 3. Cold rewrites: the first fingerprinted request after a fresh start (page, 30
    variants.json and the rewrite, all cold), a second fingerprint on the now cached page,
-   and the pure `proxy.rewrite.legacy_view` timed in-process on the parsed page.
+   and the pure `proxy.variants.rewrite.legacy_view` timed in-process on the parsed page.
 
 Servers run pinned to CPU 0, wrk to CPU 1 (see bench/common.py); each wrk figure is the best
 of `--repeats` runs. Prints tables; never fails on a figure.
@@ -50,12 +50,12 @@ from bench.common import (
     start_upstream,
 )
 from bench.dataset import DataRoot, add_plain_project, add_variant_project
-from proxy.fingerprint import expand_hardware_spec, parse_hardware_spec
-from proxy.page_model import ProjectPage
-from proxy.properties import VariantProperty
-from proxy.rewrite import VersionVariants, legacy_view, native_view, variant_versions
-from proxy.simple_api import parse_project_page
-from proxy.variants import parse_variants_json
+from proxy.simple.api import parse_project_page
+from proxy.simple.model import ProjectPage
+from proxy.variants.fingerprint import expand_hardware_spec, parse_hardware_spec
+from proxy.variants.metadata import parse_variants_json
+from proxy.variants.properties import VariantProperty
+from proxy.variants.rewrite import VersionVariants, legacy_view, native_view, variant_versions
 
 PLAIN_PROJECT = "bigproj"
 VARIANT_PROJECT = "varproj"

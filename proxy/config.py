@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import platformdirs
 
-from proxy.simple_api import normalize_name
+from proxy.simple.api import normalize_name
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080

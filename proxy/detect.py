@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 from packaging.version import InvalidVersion, Version
 
-from proxy.fingerprint import (
+from proxy.variants.fingerprint import (
     Fingerprint,
     HardwareSpec,
     HardwareSpecError,
@@ -43,8 +43,8 @@ from proxy.fingerprint import (
     format_hardware_spec,
     parse_compute_capability,
 )
-from proxy.properties import VariantProperty
-from proxy.providers import aarch64, nvidia, x86_64
+from proxy.variants.properties import VariantProperty
+from proxy.variants.providers import aarch64, nvidia, x86_64
 
 FORCE_CUDA_ENV = "NV_VARIANT_PROVIDER_FORCE_CUDA_DRIVER_VERSION"
 FORCE_SM_ENV = "NV_VARIANT_PROVIDER_FORCE_SM_ARCH"

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from proxy.fingerprint import expand_hardware_spec, parse_hardware_spec
+from proxy.variants.fingerprint import expand_hardware_spec, parse_hardware_spec
 
 from .builders import BuiltDist, build_wheel, merged_variants_json
 from .clients import JSON_ACCEPT, HttpResponse, http_get, http_request

@@ -25,7 +25,7 @@ from proxy.detect import (
     detected_fingerprint,
     detection_to_spec,
 )
-from proxy.fingerprint import (
+from proxy.variants.fingerprint import (
     EMPTY_FINGERPRINT,
     expand_hardware_spec,
     format_hardware_spec,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from proxy.explain import format_view
-from proxy.fingerprint import EMPTY_FINGERPRINT, Fingerprint, parse_properties_header
-from proxy.page_model import DistFile, ProjectPage
-from proxy.rewrite import FileDecision, VersionDecision, VersionVariants, View, legacy_view
-from proxy.variants import parse_variants_json
+from proxy.cli.explain import format_view
+from proxy.simple.model import DistFile, ProjectPage
+from proxy.variants.fingerprint import EMPTY_FINGERPRINT, Fingerprint, parse_properties_header
+from proxy.variants.metadata import parse_variants_json
+from proxy.variants.rewrite import FileDecision, VersionDecision, VersionVariants, View, legacy_view
 
 SCHEMA = "https://variants-schema.wheelnext.dev/peps/825/v0.1.1.json"
 

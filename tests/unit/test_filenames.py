@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from proxy.filenames import (
+from proxy.simple.filenames import (
     FilenameError,
     PlatformKind,
     SdistName,

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from variantlib.constants import VALIDATION_PROPERTY_REGEX
 
-from proxy.fingerprint import (
+from proxy.variants.fingerprint import (
     EMPTY_FINGERPRINT,
     Fingerprint,
     FingerprintError,
@@ -22,7 +22,7 @@ from proxy.fingerprint import (
     parse_properties_header,
     profile_fingerprint,
 )
-from proxy.properties import VariantProperty
+from proxy.variants.properties import VariantProperty
 
 
 def prop(text: str) -> VariantProperty:

@@ -9,7 +9,7 @@ import pytest
 from multidict import CIMultiDict
 
 from proxy.config import ClientRule
-from proxy.fingerprint import (
+from proxy.variants.fingerprint import (
     EMPTY_FINGERPRINT,
     Fingerprint,
     FingerprintError,
@@ -17,7 +17,7 @@ from proxy.fingerprint import (
     parse_hardware_spec,
     parse_properties_header,
 )
-from proxy.fingerprint_sources import HARDWARE_HEADER, ResolvedFingerprint, resolve_fingerprint
+from proxy.variants.sources import HARDWARE_HEADER, ResolvedFingerprint, resolve_fingerprint
 
 HEADER_FP = parse_properties_header("acme :: color :: blue, acme :: color :: red")
 HW_SPEC = "cpu=x86_64_v2"

@@ -7,7 +7,8 @@ from urllib.parse import unquote
 
 import pytest
 
-from proxy.links import (
+from proxy.simple.model import DistFile
+from proxy.urls.links import (
     FILE_ID_RE,
     FILENAME_RE,
     LABELS_RE,
@@ -17,7 +18,6 @@ from proxy.links import (
     metadata_url,
     variants_json_href,
 )
-from proxy.page_model import DistFile
 
 SHA = "0123456789abcdef" * 4
 OTHER_SHA = "fedcba9876543210" * 4

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.page_paths import MAX_SEGMENT, MAX_SPEC, BadPath, PagePath, parse_page_path
+from proxy.urls.paths import MAX_SEGMENT, MAX_SPEC, BadPath, PagePath, parse_page_path
 
 
 @pytest.mark.parametrize(

@@ -19,11 +19,11 @@ from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
 from proxy.config import UpstreamSettings
-from proxy.links import file_id
-from proxy.page_cache import PageCache
-from proxy.project_pages import NOT_FOUND_TTL, MergedProject, ProjectNotFound, ProjectPages
-from proxy.simple_api import parse_project_index
-from proxy.upstream import Upstream, UpstreamError
+from proxy.pages.cache import PageCache
+from proxy.simple.api import parse_project_index
+from proxy.upstreams.http import Upstream, UpstreamError
+from proxy.upstreams.projects import NOT_FOUND_TTL, MergedProject, ProjectNotFound, ProjectPages
+from proxy.urls.links import file_id
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 

@@ -14,8 +14,8 @@ import re
 import pytest
 from variantlib.models.variant import VariantProperty as OracleProperty
 
-from proxy.properties import VariantProperty
-from proxy.providers import HardwareValueError, aarch64, nvidia, x86_64
+from proxy.variants.properties import VariantProperty
+from proxy.variants.providers import HardwareValueError, aarch64, nvidia, x86_64
 
 
 def configs(properties: tuple[VariantProperty, ...]) -> list[tuple[str, list[str]]]:

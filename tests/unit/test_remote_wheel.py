@@ -1,4 +1,6 @@
-"""Tests for proxy.remote_wheel: reading a wheel member over HTTP ranges from a loopback server."""
+"""Tests for proxy.upstreams.remote_wheel: reading a wheel member over HTTP ranges from a
+loopback server.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +15,12 @@ import pytest
 from aiohttp import web
 from pytest_aiohttp import AiohttpServer
 
-from proxy.remote_wheel import (
+from proxy.upstreams.remote_wheel import (
     RangeAnswer,
     is_dist_info_variant_json,
     read_remote_member,
 )
-from proxy.zip_ranges import ZipRangeError, parse_content_range
+from proxy.upstreams.zip_ranges import ZipRangeError, parse_content_range
 
 VARIANT_JSON = b'{"variants": {"x8664v3": {"x86_64": {"level": ["v3"]}}}}\n'
 BIG_MEMBER_SIZE = 20 * 1024 * 1024

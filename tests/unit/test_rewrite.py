@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxy.filenames import parse_wheel_filename
-from proxy.page_model import DistFile, ProjectPage
-from proxy.properties import VariantProperty
-from proxy.rewrite import (
+from proxy.simple.filenames import parse_wheel_filename
+from proxy.simple.model import DistFile, ProjectPage
+from proxy.variants.metadata import VariantsDoc, parse_variants_json
+from proxy.variants.properties import VariantProperty
+from proxy.variants.rewrite import (
     FileDecision,
     VersionDecision,
     VersionVariants,
@@ -23,7 +24,6 @@ from proxy.rewrite import (
     native_view,
     variant_versions,
 )
-from proxy.variants import VariantsDoc, parse_variants_json
 
 SCHEMA = "https://variants-schema.wheelnext.dev/peps/825/v0.1.1.json"
 

@@ -11,8 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 
-from proxy.page_model import DistFile, ProjectPage
-from proxy.simple_api import (
+from proxy.simple.api import (
     UPSTREAM_ACCEPT,
     PageFormat,
     PageFormatError,
@@ -26,6 +25,7 @@ from proxy.simple_api import (
     render_project_json,
     render_project_page,
 )
+from proxy.simple.model import DistFile, ProjectPage
 
 PAGE_URL = "https://index.example/simple/holygrail/"
 JSON_V1 = "application/vnd.pypi.simple.v1+json"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.page_model import DistFile, ProjectPage
-from proxy.simple_api import PageFormatError
-from proxy.simple_html import (
+from proxy.simple.api import PageFormatError
+from proxy.simple.html_pages import (
     parse_index_html,
     parse_project_html,
     render_index_html,
     render_project_html,
 )
+from proxy.simple.model import DistFile, ProjectPage
 
 PAGE_URL = "https://index.example/simple/holygrail/"
 SHA = "ab" * 32

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from proxy.page_model import DistFile, ProjectPage
-from proxy.simple_api import PageFormatError
-from proxy.simple_json import (
+from proxy.simple.api import PageFormatError
+from proxy.simple.json_pages import (
     parse_index_json,
     parse_project_json,
     render_index_json,
     render_project_json,
 )
+from proxy.simple.model import DistFile, ProjectPage
 
 PAGE_URL = "https://index.example/simple/holygrail/"
 SHA = "cd" * 32

@@ -27,7 +27,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pytest_aiohttp import AiohttpServer
 
-from proxy.store import (
+from proxy.store.file_store import (
     Download,
     DownloadAborted,
     DownloadFailed,
@@ -44,7 +44,7 @@ from proxy.store import (
     StoreLockedError,
     UpstreamFailed,
 )
-from proxy.store_layout import KEY_PATTERN, StoreLayout, shard_of
+from proxy.store.layout import KEY_PATTERN, StoreLayout, shard_of
 
 T = TypeVar("T")
 CHUNK = 64 * 1024
@@ -535,7 +535,7 @@ CRASHING_PROCESS = textwrap.dedent(
     """
     import asyncio, hashlib, os, sys, time
     from pathlib import Path
-    from proxy.store import ExpectedFile, FileStore, SourceResponse
+    from proxy.store.file_store import ExpectedFile, FileStore, SourceResponse
 
     async def main():
         store = FileStore(Path(sys.argv[1]), None)

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from proxy.properties import VariantProperty
-from proxy.variants import (
+from proxy.variants.metadata import (
     UnknownLabelError,
     VariantDesc,
     VariantsConflictError,
@@ -24,6 +23,7 @@ from proxy.variants import (
     subset_variants_json,
     variant_properties,
 )
+from proxy.variants.properties import VariantProperty
 
 SCHEMA_PEP825 = "https://variants-schema.wheelnext.dev/peps/825/v0.1.1.json"
 SCHEMA_DRAFT = "https://variants-schema.wheelnext.dev/v0.0.3.json"

@@ -29,8 +29,8 @@ from variantlib.models.variant import VariantDescription
 from variantlib.models.variant import VariantProperty as OracleProperty
 from variantlib.resolver.lib import sort_and_filter_supported_variants
 
-from proxy.properties import VariantProperty
-from proxy.variants import parse_variants_json, rank_variants
+from proxy.variants.metadata import parse_variants_json, rank_variants
+from proxy.variants.properties import VariantProperty
 
 LABELS = st.from_regex(r"[a-z0-9_.]{1,5}", fullmatch=True).filter(lambda s: s != "null")
 SCHEMA = "https://variants-schema.wheelnext.dev/v0.0.3.json"

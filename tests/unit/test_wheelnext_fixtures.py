@@ -13,14 +13,14 @@ from variantlib.models.variant import VariantDescription
 from variantlib.models.variant import VariantProperty as OracleProperty
 from variantlib.resolver.lib import sort_and_filter_supported_variants
 
-from proxy.filenames import parse_variants_json_filename, parse_wheel_filename
-from proxy.properties import VariantProperty
-from proxy.variants import (
+from proxy.simple.filenames import parse_variants_json_filename, parse_wheel_filename
+from proxy.variants.metadata import (
     VariantsDoc,
     merge_variants_docs,
     parse_variants_json,
     rank_variants,
 )
+from proxy.variants.properties import VariantProperty
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "wheelnext"
 VARIANTS_JSONS = sorted(FIXTURES.rglob("*-variants.json"))

@@ -1,4 +1,6 @@
-"""Tests for proxy.zip_ranges: reading one zip member from byte ranges, checked against zipfile."""
+"""Tests for proxy.upstreams.zip_ranges: reading one zip member from byte ranges, checked
+against zipfile.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxy.zip_ranges import (
+from proxy.upstreams.zip_ranges import (
     EOCD_SEARCH_WINDOW,
     ContentRange,
     ContentRangeError,

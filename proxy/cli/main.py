@@ -1,0 +1,219 @@
+"""Command line: `variant-proxy serve | detect | explain | invalidate`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from proxy.config import ConfigError, Settings, load_settings
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="variant-proxy",
+        description="Caching proxy for Python package indexes that serves each client the "
+        "best wheel variant for its hardware.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the proxy")
+    serve.add_argument("--config", help="TOML configuration file")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8080; 0 = any)")
+    serve.add_argument(
+        "--upstream",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="upstream simple index URL (repeatable; replaces [[upstreams]])",
+    )
+    serve.add_argument("--cache-dir", help="cache directory")
+
+    detect = commands.add_parser("detect", help="print this machine's variant fingerprint")
+    detect.add_argument(
+        "--proxy",
+        default="http://127.0.0.1:8080",
+        help="base URL of the proxy, for the ready --index-url line",
+    )
+
+    explain = commands.add_parser(
+        "explain", help="show, per version, which file a legacy client gets and why"
+    )
+    explain.add_argument("project")
+    which = explain.add_mutually_exclusive_group()
+    which.add_argument("--profile", help="a [profiles.NAME] of the config")
+    which.add_argument("--hw", help="a hardware spec, e.g. cpu=x86_64_v3,cuda=12.8,sm=9.0")
+    which.add_argument(
+        "--properties",
+        nargs="+",
+        metavar="PROPERTY",
+        help="'namespace :: feature :: value' items, most preferred first",
+    )
+    explain.add_argument("--config", help="TOML configuration file")
+    explain.add_argument("--upstream", action="append", default=[], metavar="URL")
+    explain.add_argument("--cache-dir", help="cache directory")
+
+    invalidate = commands.add_parser(
+        "invalidate", help="forget one project's cached page in a running proxy"
+    )
+    invalidate.add_argument("project")
+    invalidate.add_argument(
+        "--proxy", default="http://127.0.0.1:8080", help="base URL of the running proxy"
+    )
+    return parser
+
+
+def _configure_logging(log_format: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger("variant_proxy")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False
+
+
+async def _serve(settings: Settings) -> None:
+    from proxy.server.app import make_app
+
+    app = make_app(settings)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
+    await site.start()
+    port = runner.addresses[0][1] if runner.addresses else settings.port
+    host = settings.host if ":" not in settings.host else f"[{settings.host}]"
+    print(f"variant-proxy: serving on http://{host}:{port}", file=sys.stderr, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def _serve_command(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(
+            args.config,
+            host=args.host,
+            port=args.port,
+            upstream_urls=args.upstream,
+            cache_dir=args.cache_dir,
+        )
+    except ConfigError as exc:
+        print(f"variant-proxy: config error: {exc}", file=sys.stderr)
+        return 2
+    _configure_logging(settings.log_format)
+    try:
+        asyncio.run(_serve(settings))
+    except ConfigError as exc:
+        print(f"variant-proxy: config error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(
+            f"variant-proxy: cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _invalidate_command(args: argparse.Namespace) -> int:
+    url = f"{args.proxy.rstrip('/')}/admin/invalidate/{args.project}"
+    request = urllib.request.Request(url, method="POST", data=b"")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        print(
+            f"variant-proxy: {url}: {exc.code} {exc.read().decode(errors='replace').strip()}",
+            file=sys.stderr,
+        )
+        return 1
+    except urllib.error.URLError as exc:
+        print(f"variant-proxy: cannot reach {args.proxy}: {exc.reason}", file=sys.stderr)
+        return 1
+    print(f"invalidated {answer['invalidated']}")
+    return 0
+
+
+def _detect_command(args: argparse.Namespace) -> int:
+    from proxy.detect import detect_hardware, detect_report
+
+    print(detect_report(detect_hardware(), args.proxy.rstrip("/")), end="")
+    return 0
+
+
+def _explain_command(args: argparse.Namespace) -> int:
+    from proxy.cli.explain import explain
+    from proxy.server.state import ProxyState
+    from proxy.upstreams.http import UpstreamError
+    from proxy.upstreams.projects import ProjectNotFound
+    from proxy.variants.fingerprint import (
+        FingerprintError,
+        expand_hardware_spec,
+        parse_hardware_spec,
+        parse_properties_header,
+    )
+
+    try:
+        settings = load_settings(args.config, upstream_urls=args.upstream, cache_dir=args.cache_dir)
+        state = ProxyState(settings)
+        if args.profile is not None:
+            if args.profile not in state.profiles:
+                raise FingerprintError(f"unknown profile {args.profile!r}")
+            fingerprint, source = state.profiles[args.profile], f"profile {args.profile}"
+        elif args.hw is not None:
+            fingerprint, source = expand_hardware_spec(parse_hardware_spec(args.hw)), "--hw"
+        elif args.properties is not None:
+            fingerprint = parse_properties_header(", ".join(args.properties))
+            source = "--properties"
+        else:
+            fingerprint, source = None, "none (no --profile, --hw or --properties)"
+    except (ConfigError, FingerprintError) as exc:
+        print(f"variant-proxy: {exc}", file=sys.stderr)
+        return 2
+
+    async def run() -> str:
+        await state.start(open_store=False)
+        try:
+            return await explain(state, args.project, fingerprint, source)
+        finally:
+            await state.close()
+
+    try:
+        print(asyncio.run(run()), end="")
+    except ProjectNotFound:
+        print(f"variant-proxy: no upstream has project {args.project!r}", file=sys.stderr)
+        return 1
+    except UpstreamError as exc:
+        print(f"variant-proxy: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve_command(args)
+    if args.command == "detect":
+        return _detect_command(args)
+    if args.command == "explain":
+        return _explain_command(args)
+    if args.command == "invalidate":
+        return _invalidate_command(args)
+    raise AssertionError(args.command)

@@ -1,0 +1,1 @@
+"""The page cache: raw upstream pages with their validators."""

@@ -1,0 +1,1 @@
+"""The aiohttp application: routes, errors to HTTP in one place, metrics, logs."""

@@ -1,0 +1,167 @@
+"""The aiohttp application: routes, the one place errors become HTTP answers, access logs,
+and the small admin, health and metrics endpoints. Pages live in `page_routes`, files in
+`file_routes`, everything the running proxy owns in `state`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from proxy import __version__
+from proxy.config import Settings
+from proxy.server.file_routes import file_handler
+from proxy.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from proxy.server.page_routes import page_handler, variants_json_handler
+from proxy.server.responses import error_response
+from proxy.server.state import CLIENT_ERRORS, STATE, BadRequest, ProxyState
+from proxy.simple.api import normalize_name
+from proxy.store.file_store import DownloadFailed
+from proxy.upstreams.http import UpstreamError, UpstreamNotFound
+from proxy.upstreams.projects import ProjectNotFound
+
+access_log = logging.getLogger("variant_proxy.access")
+
+
+# -- middleware: errors and access logs ------------------------------------------------
+
+
+def _route_name(request: web.Request) -> str:
+    return request.match_info.route.name or "unmatched"
+
+
+@web.middleware
+async def error_and_log_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    started = time.perf_counter()
+    state = request.app[STATE]
+    status = 500
+    response: web.StreamResponse | None = None
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    except CLIENT_ERRORS as exc:
+        response = error_response(400, str(exc))
+    except ProjectNotFound as exc:
+        response = error_response(404, f"no upstream has project {exc}")
+    except UpstreamNotFound:
+        response = error_response(404, "not found upstream")
+    except UpstreamError as exc:
+        response = error_response(504 if exc.timed_out else 502, str(exc))
+    except DownloadFailed as exc:
+        response = error_response(502, str(exc))
+    finally:
+        if response is not None:
+            status = response.status
+        route = _route_name(request)
+        state.metrics.requests.labels(route, str(status)).inc()
+        _log_access(request, status, route, response, time.perf_counter() - started)
+    return response
+
+
+def _log_access(
+    request: web.Request,
+    status: int,
+    route: str,
+    response: web.StreamResponse | None,
+    seconds: float,
+) -> None:
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    record = {
+        "method": request.method,
+        "path": request.path,
+        "status": status,
+        "route": route,
+        "client": request.remote,
+        "ms": round(seconds * 1000, 2),
+        "bytes": (response.content_length or response.body_length) if response is not None else 0,
+        "cache": response.headers.get("X-Cache", "") if response is not None else "",
+        "fingerprint": response.headers.get("Variant-Fingerprint-Source", "")
+        if response is not None
+        else "",
+    }
+    access_log.info(json.dumps(record, separators=(",", ":")))
+
+
+# -- admin, health, metrics ----------------------------------------------------------------
+
+
+def _is_admin(request: web.Request, settings: Settings) -> bool:
+    try:
+        if request.remote and ipaddress.ip_address(request.remote).is_loopback:
+            return True
+    except ValueError:
+        pass
+    if settings.admin_token_env and os.environ.get(settings.admin_token_env):
+        expected = f"Bearer {os.environ[settings.admin_token_env]}"
+        return request.headers.get("Authorization", "") == expected
+    return False
+
+
+async def invalidate_handler(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    if not _is_admin(request, state.settings):
+        return error_response(403, "admin endpoints are for loopback clients or the admin token")
+    project = request.match_info["project"]
+    if not 0 < len(project) <= 512:
+        raise BadRequest("bad project name")
+    name = normalize_name(project)
+    state.page_service.invalidate(name)
+    state.variant_metadata.forget(name)
+    return web.json_response({"invalidated": name})
+
+
+async def health_handler(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return web.json_response(
+        {"status": "ok", "version": __version__, "upstreams": [u.name for u in state.upstreams]}
+    )
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    body = request.app[STATE].metrics.render()
+    return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+
+def make_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[error_and_log_middleware],
+        client_max_size=64 * 1024,
+        handler_args={
+            "max_line_size": settings.max_request_bytes,
+            "max_field_size": settings.max_request_bytes,
+        },
+    )
+    state = ProxyState(settings)
+    app[STATE] = state
+
+    async def lifecycle(app: web.Application) -> Any:
+        await state.start()
+        yield
+        await state.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/health", health_handler, name="health")
+    app.router.add_get("/metrics", metrics_handler, name="metrics")
+    app.router.add_post("/admin/invalidate/{project}", invalidate_handler, name="admin")
+    app.router.add_get("/files/{project}/{file_id}/{filename}", file_handler, name="file")
+    app.router.add_get(
+        "/variants-json/{project}/{file_id}/{labels}/{filename}",
+        variants_json_handler,
+        name="variants-json",
+    )
+    app.router.add_get("/{tail:.*}", page_handler, name="page")
+    return app

@@ -1,0 +1,187 @@
+"""Page routes: the simple API (`/simple/`, `/p/`, `/hw/`, `/native/`) and the native
+view's variants.json.
+
+Parse the path -> resolve the fingerprint -> the project's merged page (cached) -> rewrite
+for the view -> render HTML or JSON, cached per (upstream page version, view, fingerprint).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import replace
+
+from aiohttp import web
+
+from proxy.server.file_routes import locate
+from proxy.server.responses import error_response
+from proxy.server.state import STATE, BadRequest, ProxyState, RenderedPage
+from proxy.simple.api import (
+    PageFormat,
+    choose_format,
+    normalize_name,
+    render_project_html,
+    render_project_json,
+)
+from proxy.simple.model import ProjectPage
+from proxy.upstreams.http import redact
+from proxy.upstreams.variant_metadata import ProjectVariants
+from proxy.urls.links import FILE_ID_RE, LABELS_RE, file_href, variants_json_href
+from proxy.urls.paths import PagePath, parse_page_path
+from proxy.variants.metadata import subset_variants_json
+from proxy.variants.rewrite import legacy_view, native_view
+from proxy.variants.sources import ResolvedFingerprint, resolve_fingerprint
+
+STALE_WARNING = '110 variant-proxy "Response is Stale"'
+PAGE_VARY = "Accept, Variant-Properties, Variant-Hardware"
+
+
+def _relative_root(path: PagePath) -> str:
+    return "../" * path.depth
+
+
+def _with_proxy_links(
+    page: ProjectPage,
+    root: str,
+    variants: ProjectVariants,
+    kept_labels: Mapping[str, tuple[str, ...]],
+) -> ProjectPage:
+    """Point every file at the proxy; provenance URLs lose any credentials.
+
+    A variants.json of the native view is served subset to the labels the page lists, so it
+    gets its own URL (the labels are in it) and the hash of the bytes actually served.
+    """
+    files = []
+    for dist in page.files:
+        provenance = redact(dist.provenance) if dist.provenance else dist.provenance
+        labels = kept_labels.get(dist.filename)
+        raw = variants.raw.get(dist.filename)
+        if labels is not None and raw is not None:
+            body = subset_variants_json(raw, labels)
+            files.append(
+                replace(
+                    dist,
+                    url=root + variants_json_href(page.name, dist, labels).lstrip("/"),
+                    hashes={"sha256": hashlib.sha256(body).hexdigest()},
+                    size=len(body),
+                    core_metadata=False,
+                    provenance=None,
+                )
+            )
+        else:
+            files.append(
+                replace(
+                    dist, url=root + file_href(page.name, dist).lstrip("/"), provenance=provenance
+                )
+            )
+    return replace(page, files=tuple(files))
+
+
+def _render(page: ProjectPage, fmt: PageFormat) -> bytes:
+    return render_project_json(page) if fmt is PageFormat.JSON else render_project_html(page)
+
+
+def _page_response(body: bytes, fmt: PageFormat, stale: bool, cache: str) -> web.Response:
+    response = web.Response(body=body, content_type=fmt.content_type.split(";")[0])
+    if fmt is not PageFormat.JSON:
+        response.charset = "utf-8"
+    response.headers["Vary"] = PAGE_VARY
+    response.headers["X-Cache"] = cache
+    if stale:
+        response.headers["Warning"] = STALE_WARNING
+    return response
+
+
+def _fingerprint_for(
+    request: web.Request, state: ProxyState, path: PagePath
+) -> ResolvedFingerprint:
+    settings = state.settings
+    return resolve_fingerprint(
+        request.headers,
+        profile=path.profile,
+        spec=path.spec,
+        remote=request.remote,
+        profiles=state.profiles,
+        clients=settings.clients,
+        default_profile=settings.default_profile,
+        detected=state.detected_fingerprint if settings.detect_local else None,
+    )
+
+
+async def page_handler(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    path = parse_page_path(request.path)
+    if path is None:
+        raise web.HTTPNotFound(text="not found\n")
+    fmt = choose_format(request.headers.get("Accept"), request.query.get("format"))
+    if fmt is None:
+        return error_response(
+            406,
+            "none of the Accept header's types can be served; ask for "
+            "application/vnd.pypi.simple.v1+json or text/html",
+        )
+    resolved = _fingerprint_for(request, state, path)
+    if path.project is None:
+        if not path.trailing_slash:
+            raise web.HTTPMovedPermanently(path.prefix())
+        return _decorate(await _index_page(state, fmt), resolved)
+    project = normalize_name(path.project)
+    if project != path.project or not path.trailing_slash:
+        target = path.with_project(project)
+        if request.query_string:
+            target += "?" + request.query_string
+        raise web.HTTPMovedPermanently(target)
+    merged = await state.page_service.get(project)
+    variants = await state.variant_metadata.for_project(merged)
+    fingerprint = resolved.fingerprint
+    # A page without variant wheels is the same for every fingerprint: one cache entry.
+    fingerprint_key = (
+        (fingerprint.cache_key if fingerprint is not None else None) if variants.by_version else "-"
+    )
+    cache_key = (project, path.native, path.depth, fingerprint_key, fmt)
+    version = f"{merged.version}/{variants.digest}"
+    rendered = state.rendered.get(cache_key)
+    if rendered is not None and rendered.version == version:
+        return _decorate(_page_response(rendered.body, fmt, merged.stale, "hit"), resolved)
+    properties = fingerprint.properties if fingerprint is not None else None
+    view = (native_view if path.native else legacy_view)(
+        merged.page, variants.by_version, properties
+    )
+    page = _with_proxy_links(view.page, _relative_root(path), variants, view.kept_labels)
+    body = _render(page, fmt)
+    state.rendered[cache_key] = RenderedPage(body, version)
+    return _decorate(_page_response(body, fmt, merged.stale, "miss"), resolved)
+
+
+def _decorate(response: web.Response, resolved: ResolvedFingerprint) -> web.Response:
+    response.headers["Variant-Fingerprint-Source"] = resolved.source
+    if resolved.private:
+        response.headers["Cache-Control"] = "private"
+    return response
+
+
+async def _index_page(state: ProxyState, fmt: PageFormat) -> web.Response:
+    index = await state.page_service.index()
+    body = index.json if fmt is PageFormat.JSON else index.html
+    return _page_response(body, fmt, index.stale, "hit")
+
+
+async def variants_json_handler(request: web.Request) -> web.StreamResponse:
+    """A variants.json of the native view, subset to the labels named in its URL."""
+    state = request.app[STATE]
+    project = request.match_info["project"]
+    ident = request.match_info["file_id"]
+    labels_text = request.match_info["labels"]
+    if not FILE_ID_RE.fullmatch(ident) or normalize_name(project) != project:
+        raise BadRequest(f"bad variants.json path {request.path[:120]!r}")
+    if not LABELS_RE.fullmatch(labels_text):
+        raise BadRequest(f"bad label list {labels_text[:80]!r}")
+    merged = await state.page_service.get(project)
+    built = (await state.variant_metadata.for_project(merged)).built.get(ident)
+    if built is not None:
+        raw = built
+    else:
+        located = await locate(state, project, ident)
+        raw = await state.variant_metadata.fetch_listed(located.upstream, located.dist)
+    body = subset_variants_json(raw, tuple(labels_text.split("+")))
+    return web.Response(body=body, content_type="application/json")

@@ -1,0 +1,152 @@
+"""The state one running proxy owns: settings, HTTP session, caches, store, metrics.
+
+Created at start-up, reached by every handler through `request.app[STATE]`, closed at
+shutdown. Errors that handlers raise for bad input are defined here too, so every route
+module can raise them without importing the application.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import cachetools
+from aiohttp import web
+
+from proxy.config import ConfigError, Settings
+from proxy.pages.cache import PageCache
+from proxy.server.metrics import Metrics, ScrapeSource
+from proxy.simple.root_index import BuiltIndex, build_index
+from proxy.store.file_store import FileStore, InvalidKeyError
+from proxy.upstreams.http import Upstream
+from proxy.upstreams.projects import ProjectPages, UpstreamCounters
+from proxy.upstreams.remote_wheel_reader import read_variant_member
+from proxy.upstreams.variant_metadata import VariantMetadata
+from proxy.urls.paths import BadPath
+from proxy.variants.fingerprint import Fingerprint, FingerprintError, profile_fingerprint
+from proxy.variants.properties import PropertyError
+
+RENDER_CACHE_ENTRIES = 2048
+
+
+class BadRequest(Exception):
+    """Malformed client input; answered 400 with the message."""
+
+
+# Malformed client input of every kind: answered 400 with the one-line reason.
+CLIENT_ERRORS = (BadRequest, BadPath, FingerprintError, PropertyError, InvalidKeyError)
+
+
+@dataclass(frozen=True)
+class RenderedPage:
+    """A page as sent, and the version of the upstream data it was made from."""
+
+    body: bytes
+    version: str
+
+
+class ProxyState:
+    """Everything one running proxy owns; created at start-up, closed at shutdown."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.session: aiohttp.ClientSession | None = None
+        self.page_cache = PageCache(settings.cache_dir / "pages-v1")
+        self.store = FileStore(
+            settings.cache_dir / "store", settings.max_size if settings.max_size > 0 else None
+        )
+        self.upstreams: tuple[Upstream, ...] = ()
+        self.pages: ProjectPages | None = None
+        self.profiles = build_profiles(settings)
+        self.variant_metadata = VariantMetadata(
+            self.page_cache,
+            build_missing=settings.build_missing_variants_json,
+            member_reader=read_variant_member,
+        )
+        self._detected: Fingerprint | None = None
+        self._store_open = False
+        self._index_pool: ProcessPoolExecutor | None = None
+        self.rendered: cachetools.LRUCache[tuple[Any, ...], RenderedPage] = cachetools.LRUCache(
+            RENDER_CACHE_ENTRIES
+        )
+        counters = self.upstream_counters = UpstreamCounters()
+        self.metrics = Metrics(
+            ScrapeSource(
+                upstream_requests=lambda: counters.requests,
+                upstream_errors=lambda: counters.errors,
+                page_hits=lambda: counters.page_hits,
+                page_misses=lambda: counters.page_misses,
+                store_figures=self.store.figures,
+            )
+        )
+
+    def detected_fingerprint(self) -> Fingerprint:
+        """This machine's own fingerprint, detected once (for loopback clients, opt-in)."""
+        if self._detected is None:
+            from proxy.detect import detect_hardware, detected_fingerprint
+
+            self._detected = detected_fingerprint(detect_hardware())
+        return self._detected
+
+    @property
+    def page_service(self) -> ProjectPages:
+        assert self.pages is not None, "the proxy has not started"
+        return self.pages
+
+    async def start(self, *, open_store: bool = True) -> None:
+        connector = aiohttp.TCPConnector(limit=200, limit_per_host=50, ttl_dns_cache=300)
+        self.session = aiohttp.ClientSession(
+            connector=connector, auto_decompress=True, trust_env=False
+        )
+        self.upstreams = tuple(Upstream(u, self.session) for u in self.settings.upstreams)
+        self.pages = ProjectPages(
+            self.upstreams,
+            self.page_cache,
+            self.settings.pins,
+            serve_stale=self.settings.serve_stale,
+            index_ttl=self.settings.index_ttl,
+            counters=self.upstream_counters,
+            index_builder=self._build_index,
+        )
+        if self.settings.detect_local:
+            # py-cpuinfo can take a second: never on the event loop of a serving request.
+            await asyncio.to_thread(self.detected_fingerprint)
+        if open_store:
+            await self.store.open()
+        self._store_open = open_store
+
+    async def _build_index(self, sources: list[tuple[bytes, str]]) -> BuiltIndex:
+        """Build the root list in a worker process, so its CPU time never holds the loop."""
+        if self._index_pool is None:
+            self._index_pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+            )
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._index_pool, build_index, sources)
+
+    async def close(self) -> None:
+        if self._index_pool is not None:
+            self._index_pool.shutdown(wait=False, cancel_futures=True)
+        if self._store_open:
+            await self.store.close()
+        if self.session is not None:
+            await self.session.close()
+        self.page_cache.close()
+
+
+def build_profiles(settings: Settings) -> dict[str, Fingerprint]:
+    """Every `[profiles.X]` as a fingerprint; a bad one is a config error naming it."""
+    profiles = {}
+    for name, profile in settings.profiles.items():
+        try:
+            profiles[name] = profile_fingerprint(profile.hw, profile.properties)
+        except FingerprintError as exc:
+            raise ConfigError(f"profiles.{name}: {exc}") from None
+    return profiles
+
+
+STATE: web.AppKey[ProxyState] = web.AppKey("state", ProxyState)

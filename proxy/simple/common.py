@@ -1,0 +1,84 @@
+"""Pieces shared by the simple-API HTML and JSON codecs: the error, names, versions, hashes.
+
+Owns `PageFormatError`, PEP 503 name normalisation, PEP 629 api-version checks, the set of
+hash names a page may use, and the api-version a rendered page announces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from urllib.parse import unquote, urlsplit
+
+from proxy.simple.model import ProjectPage
+
+_NAME_SEPARATOR_RUN = re.compile(r"[-_.]+")
+_API_VERSION = re.compile(r"^(\d+)\.(\d+)$")
+
+SUPPORTED_API_MAJOR = 1
+# PEP 700: `versions`, `size` and `upload-time` exist from api-version 1.1 on.
+PEP700_API_VERSION = (1, 1)
+
+# PEP 503/691: any hashlib algorithm that takes no extra parameters. The guaranteed set keeps
+# parsing identical on every machine; shake_* need a length and are not usable here.
+HASH_NAMES = frozenset(name for name in hashlib.algorithms_guaranteed if "shake" not in name)
+
+
+class PageFormatError(ValueError):
+    """An index page could not be read; the one-line message names the bad part."""
+
+
+def normalize_name(name: str) -> str:
+    """PEP 503 normalised project name: lowercase, runs of `-_.` become one `-`."""
+    return _NAME_SEPARATOR_RUN.sub("-", name).lower()
+
+
+def name_from_url(page_url: str) -> str:
+    """The normalised project name a page URL ends with (`.../simple/Foo_Bar/` -> foo-bar)."""
+    segments = [segment for segment in urlsplit(page_url).path.split("/") if segment]
+    if not segments:
+        raise PageFormatError(f"cannot tell the project name from the page URL {page_url!r}")
+    return normalize_name(unquote(segments[-1]))
+
+
+def parse_api_version(text: str, where: str) -> tuple[int, int]:
+    """Return (major, minor) of a PEP 629 `Major.Minor` version, refusing other majors."""
+    match = _API_VERSION.match(text.strip())
+    if match is None:
+        raise PageFormatError(f"{where} {text!r} is not a 'Major.Minor' api-version")
+    major, minor = int(match.group(1)), int(match.group(2))
+    if major != SUPPORTED_API_MAJOR:
+        raise PageFormatError(
+            f"{where} {text!r} has unsupported major api-version {major}"
+            f" (only {SUPPORTED_API_MAJOR}.x is understood)"
+        )
+    return major, minor
+
+
+def rendered_api_version(page: ProjectPage) -> str:
+    """The api-version to announce for `page`: at least 1.1 when it carries PEP 700 data."""
+    has_pep700_data = page.versions is not None or any(
+        f.size is not None or f.upload_time is not None for f in page.files
+    )
+    if not has_pep700_data:
+        return page.api_version
+    match = _API_VERSION.match(page.api_version)
+    if match is not None and (int(match.group(1)), int(match.group(2))) >= PEP700_API_VERSION:
+        return page.api_version
+    return "{}.{}".format(*PEP700_API_VERSION)
+
+
+def hash_name(text: str) -> str | None:
+    """The lowercase hash name if `text` names a usable hashlib algorithm, else None."""
+    name = text.strip().lower()
+    return name if name in HASH_NAMES else None
+
+
+def preferred_hash(hashes: Mapping[str, str]) -> tuple[str, str] | None:
+    """The (name, digest) a single-hash format shows: sha256 if present, else the first."""
+    if "sha256" in hashes:
+        return "sha256", hashes["sha256"]
+    for name, digest in hashes.items():
+        return name, digest
+    return None

@@ -1,0 +1,1 @@
+"""The file store: policy (single flight, verify, LRU) over where the bytes are kept."""

@@ -1,0 +1,319 @@
+"""One download of one file from the upstream, shared by every client that wants the file.
+
+The bytes go to a temporary file as they arrive and are hashed on the way. Clients read
+that file, not the upstream: each `stream()` starts at byte 0 and follows the writer, so a
+client that joins late still gets the whole file, a slow client never slows the download
+down, and memory stays at one chunk per client whatever the file size. The download runs
+as its own task, so it goes on when every client has gone away.
+
+While the download runs a reader stays `HELD_BACK_BYTES` behind the writer: the end of
+the file is released only once its size and hashes are verified. On any failure every
+reader raises a `DownloadFailed`, so the server can abort the response and no client ever
+holds a complete, wrong file.
+
+The temporary file is opened once, read and written through one descriptor (`os.pread`
+leaves the write position alone). The descriptor lives as long as the `Download` object,
+so readers keep working after the file was renamed into the cache or even evicted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import os
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn, Protocol
+
+from proxy.store.errors import (
+    DownloadAborted,
+    DownloadFailed,
+    HashMismatch,
+    SizeMismatch,
+    StorageFailed,
+    UpstreamFailed,
+)
+from proxy.store.layout import StoredFile
+from proxy.store.verify import ContentCheck, ExpectedFile
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK_BYTES = 256 * 1024
+# Enough to keep a client from having the complete file before it is verified.
+HELD_BACK_BYTES = 1
+
+
+class UpstreamBody(Protocol):
+    """What a download reads from the upstream's answer: its announced length, its chunks.
+
+    Any object with these two attributes will do (`SourceResponse` is the plain one). If
+    `chunks` has an `aclose()` (an async generator does), the download calls it when it
+    stops reading, so a generator can release its HTTP response in a `finally`. Note that
+    the download may stop before the first chunk (the announced length contradicts the
+    page), and closing an async generator that never started does not run its `finally`.
+    """
+
+    @property
+    def length(self) -> int | None: ...
+
+    @property
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SourceResponse:
+    """An `UpstreamBody`: the announced length (if any) and the body's chunks."""
+
+    length: int | None
+    chunks: AsyncIterator[bytes]
+
+
+# Opens the file at the upstream; its errors come back unchanged from `Download.ready()`.
+Source = Callable[[], Awaitable[UpstreamBody]]
+# Moves a verified temporary file into the cache: (key, temp path, fd, size, sha256).
+KeepFile = Callable[[str, Path, int, int, str], Awaitable[StoredFile | None]]
+
+
+@dataclass(slots=True)
+class DownloadCounters:
+    """Running totals over all downloads of a store, for metrics."""
+
+    bytes_from_upstream: int = 0
+    hash_mismatches: int = 0
+    size_mismatches: int = 0
+    upstream_failures: int = 0
+    storage_failures: int = 0
+
+    def count_failure(self, failure: DownloadFailed) -> None:
+        if isinstance(failure, HashMismatch):
+            self.hash_mismatches += 1
+        elif isinstance(failure, SizeMismatch):
+            self.size_mismatches += 1
+        elif isinstance(failure, UpstreamFailed):
+            self.upstream_failures += 1
+        elif isinstance(failure, StorageFailed):
+            self.storage_failures += 1
+
+
+class _Phase(enum.Enum):
+    RUNNING = "running"  # bytes arriving; readers stay behind the writer
+    VERIFIED = "verified"  # every byte is in and checked; readers may read to the end
+    FAILED = "failed"  # nothing is kept; readers raise the failure
+
+
+class Download:
+    """A running (or finished) download of the file for one cache key.
+
+    Created by `FileStore.download`; creating it creates the temporary file, `start()`
+    launches the task. `on_finished` is called once, when the download is over.
+    """
+
+    def __init__(
+        self,
+        key: str,
+        source: Source,
+        expected: ExpectedFile,
+        tmp_path: Path,
+        counters: DownloadCounters,
+        keep: KeepFile,
+        on_finished: Callable[[Download], None],
+    ) -> None:
+        self.key = key
+        self._source = source
+        self._check = ContentCheck(key, expected)
+        self._expected_size = expected.size
+        self._tmp_path = tmp_path
+        self._counters = counters
+        self._keep = keep
+        self._on_finished = on_finished
+        self._fd = os.open(tmp_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        weakref.finalize(self, os.close, self._fd)
+        self._phase = _Phase.RUNNING
+        self._written = 0
+        self._length: int | None = None
+        self._source_error: Exception | None = None
+        self._failure: DownloadFailed | None = None
+        self._stored: StoredFile | None = None
+        self._answered = asyncio.Event()
+        self._finished = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Launch the download as a task of its own, tied to no client."""
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"store-download-{self.key}"
+        )
+        self._task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        # A task cancelled before its first step never enters `_run`'s handlers.
+        if not self._finished.is_set():
+            self._fail(DownloadAborted(f"{self.key}: download aborted, the store is closing"))
+
+    def cancel(self) -> None:
+        """Abort the download (the store is closing); readers get `DownloadAborted`."""
+        if self._task is not None:
+            self._task.cancel()
+
+    async def ready(self) -> int | None:
+        """Wait for the upstream's answer; return the content length, if known.
+
+        Raises the source's own exception when the source failed, and the
+        `DownloadFailed` when the download has already failed otherwise (e.g. the
+        upstream announced a size other than the page's).
+        """
+        await self._answered.wait()
+        if self._source_error is not None:
+            raise self._source_error
+        if self._failure is not None:
+            self._raise_failure()
+        return self._length
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """Yield the file's bytes from the start, following the download as it goes.
+
+        Raises a `DownloadFailed` (after yielding only part of the file) when the download
+        fails, including on a hash or size mismatch.
+        """
+        position = 0
+        while True:
+            if self._phase is _Phase.FAILED:
+                self._raise_failure()
+            verified = self._phase is _Phase.VERIFIED
+            readable = self._written if verified else self._written - HELD_BACK_BYTES
+            if position < readable:
+                data = self._read(position, min(READ_CHUNK_BYTES, readable - position))
+                position += len(data)
+                yield data
+            elif verified:
+                return
+            else:
+                await self._progress.wait()
+
+    async def result(self) -> StoredFile | None:
+        """Wait until the download is over: the stored file, or None if it was not kept.
+
+        A verified file is not kept when it alone is larger than the store, or when
+        moving it into the cache failed; its readers still got every byte.
+        """
+        await self._finished.wait()
+        if self._failure is not None:
+            self._raise_failure()
+        return self._stored
+
+    def _read(self, position: int, size: int) -> bytes:
+        try:
+            data = os.pread(self._fd, size, position)
+        except OSError as exc:
+            raise StorageFailed(f"{self.key}: reading the partial download failed: {exc}") from exc
+        if not data:
+            raise StorageFailed(f"{self.key}: the partial download is shorter than written")
+        return data
+
+    def _raise_failure(self) -> NoReturn:
+        # A fresh exception per reader, so concurrent readers do not share one traceback.
+        failure = self._failure
+        assert failure is not None
+        raise type(failure)(*failure.args) from failure.__cause__
+
+    def _notify(self) -> None:
+        progress, self._progress = self._progress, asyncio.Event()
+        progress.set()
+
+    async def _run(self) -> None:
+        try:
+            sha256 = await self._fetch_and_verify()
+        except DownloadFailed as exc:
+            self._fail(exc)
+            return
+        except asyncio.CancelledError:
+            self._fail(DownloadAborted(f"{self.key}: download aborted, the store is closing"))
+            raise
+        except Exception as exc:
+            log.exception("download of %s failed unexpectedly", self.key)
+            unexpected = DownloadFailed(f"{self.key}: download failed: {exc!r}")
+            unexpected.__cause__ = exc
+            self._fail(unexpected)
+            return
+        self._phase = _Phase.VERIFIED
+        self._notify()
+        try:
+            self._stored = await self._keep(
+                self.key, self._tmp_path, self._fd, self._written, sha256
+            )
+        except Exception:
+            log.exception("keeping the verified download of %s failed", self.key)
+            with suppress(OSError):
+                os.unlink(self._tmp_path)
+        finally:
+            self._finish()
+
+    async def _fetch_and_verify(self) -> str:
+        try:
+            response = await self._source()
+        except Exception as exc:
+            self._source_error = exc
+            raise UpstreamFailed(f"{self.key}: upstream request failed: {exc!r}") from exc
+        try:
+            self._check.check_announced_length(response.length)
+            announced = response.length if response.length is not None else self._expected_size
+            self._length = announced
+            self._answered.set()
+            await self._receive(response.chunks)
+        finally:
+            await _close_chunks(response.chunks)
+        sha256 = self._check.verify()
+        if response.length is not None and self._written != response.length:
+            raise UpstreamFailed(
+                f"{self.key}: upstream sent {self._written} of {response.length} bytes"
+            )
+        return sha256
+
+    async def _receive(self, chunks: AsyncIterator[bytes]) -> None:
+        try:
+            async for chunk in chunks:
+                self._check.update(chunk)
+                self._write(chunk)
+                self._written += len(chunk)
+                self._counters.bytes_from_upstream += len(chunk)
+                self._notify()
+        except DownloadFailed:
+            raise
+        except Exception as exc:
+            raise UpstreamFailed(
+                f"{self.key}: upstream broke off after {self._written} bytes: {exc!r}"
+            ) from exc
+
+    def _write(self, chunk: bytes) -> None:
+        view = memoryview(chunk)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as exc:
+            raise StorageFailed(f"{self.key}: writing the download failed: {exc}") from exc
+
+    def _fail(self, failure: DownloadFailed) -> None:
+        self._failure = failure
+        self._phase = _Phase.FAILED
+        self._counters.count_failure(failure)
+        with suppress(OSError):
+            os.unlink(self._tmp_path)
+        self._answered.set()
+        self._notify()
+        self._finish()
+
+    def _finish(self) -> None:
+        self._finished.set()
+        self._on_finished(self)
+
+
+async def _close_chunks(chunks: AsyncIterator[bytes]) -> None:
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        with suppress(Exception):
+            await aclose()

@@ -1,0 +1,3 @@
+"""Where pages and files come from: the HTTP upstream, merged project views, variant
+metadata, remote wheel reads.
+"""

@@ -1,0 +1,246 @@
+"""The aiohttp client side: fetching pages and file streams from one configured upstream.
+
+Credentials are attached only to requests for the upstream's own host, redirects are
+followed by hand and only to allowed hosts, and URLs are logged without credentials.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+
+from proxy.config import UpstreamSettings, split_credentials
+from proxy.simple.api import UPSTREAM_ACCEPT
+
+MAX_REDIRECTS = 5
+CHUNK_SIZE = 256 * 1024
+USER_AGENT = "variant-proxy"
+
+
+class UpstreamError(Exception):
+    """The upstream failed (unreachable, 5xx, bad redirect); `timed_out` picks 504 over 502."""
+
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+class UpstreamNotFound(Exception):
+    """The upstream answered 404 (or 410)."""
+
+
+@dataclass(frozen=True)
+class PageResponse:
+    """One answer to a page request: 200 with a body, or 304 (body empty)."""
+
+    status: int
+    body: bytes
+    content_type: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+
+
+class ResponseChunks:
+    """The body of an open upstream response as an async iterator; `aclose` releases it even
+    when iteration never started (an async generator's `finally` would not run then)."""
+
+    def __init__(self, response: aiohttp.ClientResponse, upstream: str, url: str) -> None:
+        self._response = response
+        self._iterator = response.content.iter_chunked(CHUNK_SIZE).__aiter__()
+        self._upstream = upstream
+        self._url = url
+
+    def __aiter__(self) -> ResponseChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self._iterator.__anext__()
+        except StopAsyncIteration:
+            self._response.release()
+            raise
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self._response.close()
+            raise UpstreamError(
+                f"upstream {self._upstream} broke off {redact(self._url)}: {type(exc).__name__}"
+            ) from None
+
+    async def aclose(self) -> None:
+        self._response.close()
+
+
+@dataclass(frozen=True)
+class FileResponse:
+    """An open upstream file stream (the store's `UpstreamBody`)."""
+
+    length: int | None
+    chunks: ResponseChunks
+
+
+def redact(url: str) -> str:
+    """The URL without any user:password part, fit for logs and error messages."""
+    return split_credentials(url)[0]
+
+
+class Upstream:
+    """One configured upstream index and the HTTP session used to reach it."""
+
+    def __init__(
+        self,
+        settings: UpstreamSettings,
+        session: aiohttp.ClientSession,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self._session = session
+        self._auth = self._credentials(environ if environ is not None else os.environ)
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=settings.timeout, sock_read=settings.timeout
+        )
+
+    def _credentials(self, environ: Mapping[str, str]) -> dict[str, str]:
+        s = self.settings
+        if s.token_env and environ.get(s.token_env):
+            return {"Authorization": f"Bearer {environ[s.token_env]}"}
+        if s.username_env and environ.get(s.username_env):
+            auth = aiohttp.BasicAuth(environ[s.username_env], environ.get(s.password_env or "", ""))
+            return {"Authorization": auth.encode()}
+        if s.basic_auth is not None:
+            return {"Authorization": aiohttp.BasicAuth(*s.basic_auth).encode()}
+        return {}
+
+    def project_url(self, project: str) -> str:
+        return urljoin(self.settings.url, f"{project}/")
+
+    @property
+    def index_url(self) -> str:
+        return self.settings.url
+
+    def _headers_for(self, url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        headers = {"User-Agent": USER_AGENT}
+        if urlsplit(url).hostname == self.settings.host:
+            headers.update(self._auth)
+        if extra:
+            headers.update(extra)
+        return headers
+
+    async def _request(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        allowed_hosts: frozenset[str],
+    ) -> aiohttp.ClientResponse:
+        """GET with redirects followed by hand, each hop checked against the allowed hosts."""
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                response = await self._session.get(
+                    current,
+                    headers=self._headers_for(current, headers),
+                    allow_redirects=False,
+                    timeout=self._timeout,
+                )
+            except TimeoutError:
+                raise UpstreamError(
+                    f"upstream {self.name} timed out for {redact(current)}", timed_out=True
+                ) from None
+            except aiohttp.ClientError as exc:
+                raise UpstreamError(
+                    f"upstream {self.name} unreachable for {redact(current)}: {type(exc).__name__}"
+                ) from None
+            if response.status not in (301, 302, 303, 307, 308):
+                return response
+            location = response.headers.get("Location", "")
+            response.release()
+            target = urljoin(current, location)
+            host = (urlsplit(target).hostname or "").lower()
+            if urlsplit(target).scheme not in ("http", "https") or host not in allowed_hosts:
+                raise UpstreamError(
+                    f"upstream {self.name} redirected to a host that is not allowed: {host!r}"
+                )
+            current = target
+        raise UpstreamError(f"upstream {self.name}: too many redirects for {redact(url)}")
+
+    def _check_status(
+        self, response: aiohttp.ClientResponse, url: str, expected: tuple[int, ...]
+    ) -> None:
+        """Raise UpstreamNotFound for 404/410 and UpstreamError for any other unexpected code."""
+        if response.status in (404, 410):
+            raise UpstreamNotFound(url)
+        if response.status not in expected:
+            raise UpstreamError(
+                f"upstream {self.name} answered {response.status} for {redact(url)}",
+                timed_out=response.status == 504,
+            )
+
+    def allowed_hosts(self, *urls: str) -> frozenset[str]:
+        hosts = {self.settings.host.lower(), *self.settings.allowed_redirect_hosts}
+        hosts.update((urlsplit(u).hostname or "").lower() for u in urls)
+        return frozenset(hosts)
+
+    async def fetch_page(
+        self, url: str, etag: str | None = None, last_modified: str | None = None
+    ) -> PageResponse:
+        """Fetch a simple-API page (project or root), revalidating when validators are given."""
+        headers = {"Accept": UPSTREAM_ACCEPT}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        response = await self._request(url, headers, self.allowed_hosts(url))
+        async with response:
+            if response.status == 304:
+                return PageResponse(304, b"", "", str(response.url), etag, last_modified)
+            self._check_status(response, url, (200,))
+            try:
+                body = await response.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise UpstreamError(
+                    f"upstream {self.name} broke off {redact(url)}: {type(exc).__name__}"
+                ) from None
+            return PageResponse(
+                200,
+                body,
+                response.headers.get("Content-Type", "text/html"),
+                str(response.url),
+                response.headers.get("ETag"),
+                response.headers.get("Last-Modified"),
+            )
+
+    async def fetch_bytes(self, url: str, headers: Mapping[str, str] | None = None) -> bytes:
+        """Fetch a small listed resource (a variants.json) whole."""
+        response = await self._request(url, headers or {}, self.allowed_hosts(url))
+        async with response:
+            self._check_status(response, url, (200, 206))
+            return await response.read()
+
+    async def fetch_range(
+        self,
+        url: str,
+        start: int | None,
+        length: int,
+    ) -> tuple[int, bytes, str | None]:
+        """GET part of a listed file: (status, body, Content-Range). `start` None = the tail."""
+        spec = f"bytes=-{length}" if start is None else f"bytes={start}-{start + length - 1}"
+        response = await self._request(
+            url, {"Range": spec, "Accept-Encoding": "identity"}, self.allowed_hosts(url)
+        )
+        async with response:
+            self._check_status(response, url, (200, 206))
+            return response.status, await response.read(), response.headers.get("Content-Range")
+
+    async def open_file(self, url: str) -> FileResponse:
+        """Open a listed file for streaming; the caller drains `chunks`."""
+        response = await self._request(url, {}, self.allowed_hosts(url))
+        try:
+            self._check_status(response, url, (200,))
+        except (UpstreamError, UpstreamNotFound):
+            response.release()
+            raise
+        return FileResponse(response.content_length, ResponseChunks(response, self.name, url))

@@ -1,0 +1,399 @@
+"""Project pages as the proxy knows them: fetched through the page cache from every upstream
+that may serve the project, revalidated when stale, merged in priority order.
+
+Holds the in-memory memo that makes a warm request cost a dict lookup, and single-flights
+concurrent fetches of one page. Parsing of large bodies runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Generic, TypeVar
+
+import cachetools
+
+from proxy.pages.cache import CachedPage, PageCache, cache_key, is_fresh
+from proxy.simple.api import (
+    PageFormatError,
+    parse_project_page,
+)
+from proxy.simple.filenames import FilenameError, parse_dist_filename
+from proxy.simple.model import DistFile, ProjectPage
+from proxy.simple.root_index import BuiltIndex, build_index
+from proxy.upstreams.http import Upstream, UpstreamError, UpstreamNotFound, redact
+from proxy.urls.links import file_id
+
+# Upstream 404s are remembered for at most this long, so a newly published project shows up.
+NOT_FOUND_TTL = 60.0
+# Bodies above this size are parsed in a worker thread so the event loop keeps serving.
+THREAD_PARSE_BYTES = 256 * 1024
+
+T = TypeVar("T")
+
+
+class ProjectNotFound(Exception):
+    """No upstream knows the project."""
+
+
+@dataclass(frozen=True)
+class Located:
+    """A listed upstream file: where it comes from and what the page says about it."""
+
+    dist: DistFile
+    upstream: Upstream
+
+
+@dataclass(frozen=True)
+class MergedProject:
+    name: str
+    page: ProjectPage
+    files: Mapping[str, Located]  # file id -> listed file
+    version: str  # changes whenever any upstream's bytes change
+    stale: bool
+    fresh_until: float
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MergedIndex:
+    """The root project list, rendered in both formats."""
+
+    html: bytes
+    json: bytes
+    project_count: int
+    version: str
+    stale: bool
+    fresh_until: float
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    upstream: Upstream
+    cached: CachedPage
+    stale: bool
+    fresh_until: float
+
+
+class SingleFlight(Generic[T]):
+    """Runs one coroutine per key at a time; concurrent callers share its result."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, asyncio.Task[T]] = {}
+
+    async def run(self, key: str, factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        task = self._running.get(key)
+        if task is None:
+            # A task of its own: a caller that is cancelled does not cancel the others.
+            task = asyncio.get_running_loop().create_task(factory())
+            self._running[key] = task
+            task.add_done_callback(lambda done: self._finished(key, done))
+        return await asyncio.shield(task)
+
+    def _finished(self, key: str, task: asyncio.Task[T]) -> None:
+        if self._running.get(key) is task:
+            del self._running[key]
+        if not task.cancelled():
+            task.exception()  # retrieved, so an error nobody awaited is not reported twice
+
+
+class UpstreamCounters:
+    """What /metrics reports about upstream traffic; plain integers owned by this service."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str], int] = {}
+        self.errors: dict[str, int] = {}
+        self.page_hits = 0
+        self.page_misses = 0
+
+    def request(self, upstream: str, kind: str) -> None:
+        key = (upstream, kind)
+        self.requests[key] = self.requests.get(key, 0) + 1
+
+    def error(self, upstream: str) -> None:
+        self.errors[upstream] = self.errors.get(upstream, 0) + 1
+
+
+class ProjectPages:
+    def __init__(
+        self,
+        upstreams: Sequence[Upstream],
+        page_cache: PageCache,
+        pins: Mapping[str, str],
+        *,
+        serve_stale: bool = True,
+        index_ttl: float = 3600.0,
+        clock: Callable[[], float] = time.time,
+        counters: UpstreamCounters | None = None,
+        index_builder: IndexBuilder | None = None,
+    ) -> None:
+        self._upstreams = tuple(upstreams)
+        self._by_name = {u.name: u for u in upstreams}
+        self._cache = page_cache
+        self._pins = dict(pins)
+        self._serve_stale = serve_stale
+        self._index_ttl = index_ttl
+        self._clock = clock
+        self._memo: dict[str, MergedProject] = {}
+        self._index_memo: MergedIndex | None = None
+        self._parsed: cachetools.LRUCache[tuple[str, str], ProjectPage] = cachetools.LRUCache(512)
+        self._flight: SingleFlight[MergedProject] = SingleFlight()
+        self._index_flight: SingleFlight[MergedIndex] = SingleFlight()
+        self.counters = counters if counters is not None else UpstreamCounters()
+        self._index_builder = index_builder or _build_index_in_thread
+
+    def upstreams_for(self, project: str) -> tuple[Upstream, ...]:
+        pinned = self._pins.get(project)
+        return (self._by_name[pinned],) if pinned else self._upstreams
+
+    # -- project pages ---------------------------------------------------------------
+
+    async def get(self, project: str) -> MergedProject:
+        """The merged page of a normalised project name (raises ProjectNotFound/UpstreamError)."""
+        memo = self._memo.get(project)
+        if memo is not None and self._clock() < memo.fresh_until:
+            self.counters.page_hits += 1
+            return memo
+        return await self._flight.run(f"project:{project}", lambda: self._refresh(project))
+
+    def peek(self, project: str) -> MergedProject | None:
+        """The memoised page, fresh or not, without any I/O."""
+        return self._memo.get(project)
+
+    async def _refresh(self, project: str) -> MergedProject:
+        upstreams = self.upstreams_for(project)
+        results = await asyncio.gather(
+            *(
+                self._load(
+                    u,
+                    "project",
+                    project,
+                    u.project_url(project),
+                    u.settings.ttl,
+                    self._parse_cached,
+                )
+                for u in upstreams
+            ),
+            return_exceptions=True,
+        )
+        loaded: list[_Loaded] = []
+        errors: list[UpstreamError] = []
+        for result in results:
+            if isinstance(result, UpstreamError):
+                errors.append(result)
+            elif isinstance(result, BaseException):
+                raise result
+            elif result is not None:
+                loaded.append(result)
+        if not loaded:
+            if errors:
+                raise errors[0]
+            self._memo.pop(project, None)
+            raise ProjectNotFound(project)
+        pages = [(item, await self._parse_cached(item.upstream, item.cached)) for item in loaded]
+        merged = self._merge(project, pages, warnings=tuple(str(e) for e in errors))
+        self._memo[project] = merged
+        return merged
+
+    async def _load(
+        self,
+        upstream: Upstream,
+        kind: str,
+        name: str,
+        url: str,
+        ttl: float,
+        validate: Callable[[Upstream, CachedPage], Awaitable[object]],
+    ) -> _Loaded | None:
+        """This upstream's page: cached if fresh, else revalidated; None when it has none."""
+        key = cache_key(kind, upstream.name, name)
+        cached = self._cache.get(key)
+        now = self._clock()
+        if cached is not None and is_fresh(cached, NOT_FOUND_TTL if cached.missing else ttl, now):
+            self.counters.page_hits += 1
+            return (
+                None
+                if cached.missing
+                else _Loaded(upstream, cached, False, cached.fetched_at + ttl)
+            )
+        self.counters.page_misses += 1
+        self.counters.request(upstream.name, kind)
+        try:
+            fetched = await upstream.fetch_page(
+                url,
+                *(() if cached is None or cached.missing else (cached.etag, cached.last_modified)),
+            )
+        except UpstreamNotFound:
+            self._cache.put(key, CachedPage(b"", "", url, None, None, now, missing=True))
+            return None
+        except UpstreamError:
+            self.counters.error(upstream.name)
+            if cached is not None and not cached.missing and self._serve_stale:
+                return _Loaded(upstream, cached, True, now + min(ttl, NOT_FOUND_TTL))
+            raise
+        if fetched.status == 304 and cached is not None:
+            fresh = replace(cached, fetched_at=now)
+        else:
+            fresh = await _maybe_in_thread(
+                len(fetched.body),
+                CachedPage.of,
+                fetched.body,
+                fetched.content_type,
+                fetched.url,
+                now,
+                fetched.etag,
+                fetched.last_modified,
+            )
+            try:
+                await validate(upstream, fresh)
+            except PageFormatError as exc:
+                # A malformed page is an upstream failure: keep (and serve) the last good one.
+                self.counters.error(upstream.name)
+                if cached is not None and not cached.missing and self._serve_stale:
+                    return _Loaded(upstream, cached, True, now + min(ttl, NOT_FOUND_TTL))
+                raise UpstreamError(
+                    f"upstream {upstream.name} sent a malformed page for {redact(url)}: {exc}"
+                ) from None
+        await _maybe_in_thread(len(fresh.body), self._cache.put, key, fresh)
+        return _Loaded(upstream, fresh, False, now + ttl)
+
+    async def _parse_cached(self, upstream: Upstream, cached: CachedPage) -> ProjectPage:
+        memo_key = (upstream.name, cached.digest)
+        page = self._parsed.get(memo_key)
+        if page is None:
+            page = await _maybe_in_thread(
+                len(cached.body), parse_project_page, cached.body, cached.content_type, cached.url
+            )
+            self._parsed[memo_key] = page
+        return page
+
+    def _merge(
+        self, project: str, pages: Sequence[tuple[_Loaded, ProjectPage]], warnings: tuple[str, ...]
+    ) -> MergedProject:
+        files: dict[str, Located] = {}
+        seen_names: set[str] = set()
+        ordered: list[DistFile] = []
+        # PEP 700 versions (an ordered set) only when some upstream gives them; pages without
+        # them then contribute the versions of their files.
+        has_versions = any(page.versions is not None for _, page in pages)
+        versions: dict[str, None] = {}
+        for item, page in pages:
+            for dist in page.files:
+                if dist.filename in seen_names:
+                    continue  # a higher-priority upstream already lists this file
+                seen_names.add(dist.filename)
+                ordered.append(dist)
+                located = Located(dist, item.upstream)
+                files.setdefault(file_id(dist), located)
+            if has_versions:
+                listed = page.versions if page.versions is not None else _file_versions(page)
+                versions.update(dict.fromkeys(listed))
+        first = pages[0][1]
+        merged_page = ProjectPage(
+            name=project,
+            files=tuple(ordered),
+            versions=tuple(versions) if has_versions else None,
+            api_version=first.api_version,
+            extra=first.extra,
+        )
+        return MergedProject(
+            name=project,
+            page=merged_page,
+            files=files,
+            version="+".join(f"{item.upstream.name}:{item.cached.digest}" for item, _ in pages),
+            stale=any(item.stale for item, _ in pages),
+            fresh_until=min(item.fresh_until for item, _ in pages),
+            warnings=warnings,
+        )
+
+    def invalidate(self, project: str) -> None:
+        """Forget a project so the next request goes upstream."""
+        self._memo.pop(project, None)
+        for upstream in self._upstreams:
+            self._cache.delete(cache_key("project", upstream.name, project))
+
+    # -- the root project list ---------------------------------------------------------
+
+    async def index(self) -> MergedIndex:
+        memo = self._index_memo
+        if memo is not None and self._clock() < memo.fresh_until:
+            return memo
+        return await self._index_flight.run("index", self._refresh_index)
+
+    async def _refresh_index(self) -> MergedIndex:
+        results = await asyncio.gather(
+            *(
+                self._load(u, "index", "", u.index_url, self._index_ttl, _accept_as_is)
+                for u in self._upstreams
+            ),
+            return_exceptions=True,
+        )
+        loaded = [r for r in results if isinstance(r, _Loaded)]
+        errors = [r for r in results if isinstance(r, BaseException)]
+        for error in errors:
+            if not isinstance(error, UpstreamError):
+                raise error
+        if not loaded:
+            if errors:
+                raise errors[0]
+            raise ProjectNotFound("/")
+        version = "+".join(f"{item.upstream.name}:{item.cached.digest}" for item in loaded)
+        previous = self._index_memo
+        fresh_until = min(item.fresh_until for item in loaded)
+        if previous is not None and previous.version == version:
+            built = BuiltIndex(previous.project_count, previous.html, previous.json)
+        else:
+            try:
+                built = await self._index_builder(
+                    [(item.cached.body, item.cached.content_type) for item in loaded]
+                )
+            except PageFormatError as exc:
+                if previous is None or not self._serve_stale:
+                    raise UpstreamError(
+                        f"an upstream sent a malformed project list: {exc}"
+                    ) from None
+                merged = replace(previous, stale=True, fresh_until=fresh_until)
+                self._index_memo = merged
+                return merged
+        merged = MergedIndex(
+            html=built.html,
+            json=built.json,
+            project_count=built.project_count,
+            version=version,
+            stale=any(item.stale for item in loaded),
+            fresh_until=fresh_until,
+        )
+        self._index_memo = merged
+        return merged
+
+
+def _file_versions(page: ProjectPage) -> list[str]:
+    """The versions a page without PEP 700 `versions` lists files of (from their names)."""
+    versions = []
+    for dist in page.files:
+        try:
+            parsed = parse_dist_filename(dist.filename)
+        except FilenameError:
+            continue
+        if parsed is not None:
+            versions.append(parsed.version)
+    return versions
+
+
+# Builds the root list from (body, content type) pairs; the app runs it in a worker process.
+IndexBuilder = Callable[[list[tuple[bytes, str]]], Awaitable[BuiltIndex]]
+
+
+async def _build_index_in_thread(sources: list[tuple[bytes, str]]) -> BuiltIndex:
+    return await asyncio.to_thread(build_index, sources)
+
+
+async def _accept_as_is(upstream: Upstream, page: CachedPage) -> None:
+    """Root lists are checked when they are built (in a worker), not when fetched."""
+
+
+async def _maybe_in_thread(size: int, function: Callable[..., T], *args: object) -> T:
+    if size > THREAD_PARSE_BYTES:
+        return await asyncio.to_thread(function, *args)
+    return function(*args)
