@@ -16,11 +16,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import platformdirs
 
-from proxy.simple.api import normalize_name
+from proxy.simple.names import normalize_name
+from proxy.upstreams.source import split_credentials
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -52,6 +53,8 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class UpstreamSettings:
+    """An HTTP(S) simple index (`[[upstreams]]` with a `url`)."""
+
     name: str
     url: str
     ttl: float
@@ -69,6 +72,12 @@ class UpstreamSettings:
         return urlsplit(self.url).hostname or ""
 
 
+# Every kind of upstream `[[upstreams]]` can name: a union of settings classes, each with a
+# `name` and a `ttl`. A new kind adds its class here, its table parser in `_upstream_entry`,
+# and its constructor in `proxy.upstreams.factory`.
+UpstreamConfig = UpstreamSettings
+
+
 @dataclass(frozen=True)
 class ProfileSettings:
     name: str
@@ -84,7 +93,7 @@ class ClientRule:
 
 @dataclass(frozen=True)
 class Settings:
-    upstreams: tuple[UpstreamSettings, ...]
+    upstreams: tuple[UpstreamConfig, ...]
     cache_dir: Path
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
@@ -102,7 +111,7 @@ class Settings:
     profiles: Mapping[str, ProfileSettings] = field(default_factory=dict)
     clients: tuple[ClientRule, ...] = ()
 
-    def upstream(self, name: str) -> UpstreamSettings:
+    def upstream(self, name: str) -> UpstreamConfig:
         for upstream in self.upstreams:
             if upstream.name == name:
                 return upstream
@@ -154,18 +163,6 @@ def pip_index_url(environ: Mapping[str, str] | None = None) -> str:
             "no upstream configured and pip is not importable; pass --upstream"
         ) from exc
     return str(PyPI.simple_url)
-
-
-def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
-    """`https://user:secret@host/simple/` -> (`https://host/simple/`, (user, secret))."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url, None
-    netloc = parts.hostname or ""
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    bare = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return bare, (unquote(parts.username or ""), unquote(parts.password or ""))
 
 
 def default_cache_dir() -> Path:
@@ -221,6 +218,11 @@ def _cache_dir(value: Any) -> Path:
     if isinstance(value, Path):
         return value
     return Path(_expect(value, str, "cache.dir")).expanduser()
+
+
+def _upstream_entry(table: Any, index: int, page_ttl: float) -> UpstreamConfig:
+    """One `[[upstreams]]` table, parsed by its kind (today only HTTP: a `url`)."""
+    return _upstream(table, index, page_ttl)
 
 
 def _upstream(table: Any, index: int, page_ttl: float) -> UpstreamSettings:
@@ -352,7 +354,7 @@ def settings_from_mapping(
         )
     elif "upstreams" in data:
         tables = _expect(data["upstreams"], list, "upstreams")
-        upstreams = tuple(_upstream(t, i, page_ttl) for i, t in enumerate(tables))
+        upstreams = tuple(_upstream_entry(t, i, page_ttl) for i, t in enumerate(tables))
     else:
         url, credentials = split_credentials(pip_index_url(environ))
         upstreams = (

@@ -4,7 +4,7 @@ plus one async function that runs the same code path as a page request)."""
 from __future__ import annotations
 
 from proxy.server.state import ProxyState
-from proxy.simple.api import normalize_name
+from proxy.simple.names import normalize_name
 from proxy.variants.fingerprint import Fingerprint
 from proxy.variants.rewrite import View, legacy_view
 

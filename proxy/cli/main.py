@@ -161,8 +161,8 @@ def _detect_command(args: argparse.Namespace) -> int:
 def _explain_command(args: argparse.Namespace) -> int:
     from proxy.cli.explain import explain
     from proxy.server.state import ProxyState
-    from proxy.upstreams.http import UpstreamError
     from proxy.upstreams.projects import ProjectNotFound
+    from proxy.upstreams.source import UpstreamError
     from proxy.variants.fingerprint import (
         FingerprintError,
         expand_hardware_spec,

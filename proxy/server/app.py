@@ -22,10 +22,10 @@ from proxy.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from proxy.server.page_routes import page_handler, variants_json_handler
 from proxy.server.responses import error_response
 from proxy.server.state import CLIENT_ERRORS, STATE, BadRequest, ProxyState
-from proxy.simple.api import normalize_name
+from proxy.simple.names import normalize_name
 from proxy.store.file_store import DownloadFailed
-from proxy.upstreams.http import UpstreamError, UpstreamNotFound
 from proxy.upstreams.projects import ProjectNotFound
+from proxy.upstreams.source import UpstreamError, UpstreamNotFound
 
 access_log = logging.getLogger("variant_proxy.access")
 

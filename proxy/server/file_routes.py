@@ -13,10 +13,10 @@ import aiohttp
 from aiohttp import web
 
 from proxy.server.state import STATE, BadRequest, ProxyState
-from proxy.simple.api import normalize_name
+from proxy.simple.names import NormalizedName, normalize_name
 from proxy.store.file_store import DownloadFailed, ExpectedFile
-from proxy.upstreams.http import redact
 from proxy.upstreams.projects import Located, MergedProject
+from proxy.upstreams.source import redact
 from proxy.urls.links import FILE_ID_RE, FILENAME_RE, metadata_id, metadata_url
 
 log = logging.getLogger("variant_proxy")
@@ -26,15 +26,13 @@ CHUNK = 256 * 1024
 
 async def file_handler(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
-    project = request.match_info["project"]
+    project = project_from_path(request.match_info["project"])
     ident = request.match_info["file_id"]
     filename = request.match_info["filename"]
     if not FILE_ID_RE.fullmatch(ident):
         raise BadRequest(f"bad file id {ident[:80]!r}")
     if not FILENAME_RE.fullmatch(filename) or len(filename) > 512:
         raise BadRequest(f"bad file name {filename[:80]!r}")
-    if normalize_name(project) != project:
-        raise BadRequest(f"bad project name {project[:80]!r}")
     wants_metadata = filename.endswith(".metadata")
 
     if not wants_metadata:
@@ -65,7 +63,15 @@ async def file_handler(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def locate(state: ProxyState, project: str, ident: str) -> Located:
+def project_from_path(segment: str) -> NormalizedName:
+    """A project name from a file URL, which always carries it normalised."""
+    name = normalize_name(segment)
+    if name != segment:
+        raise BadRequest(f"bad project name {segment[:80]!r}")
+    return name
+
+
+async def locate(state: ProxyState, project: NormalizedName, ident: str) -> Located:
     """Find a file on the project's page: the proxy fetches only what a page listed."""
     merged: MergedProject = await state.page_service.get(project)
     located = merged.files.get(ident)

@@ -24,7 +24,7 @@ from proxy.simple.api import (
     render_project_json,
 )
 from proxy.simple.model import ProjectPage
-from proxy.upstreams.http import redact
+from proxy.upstreams.source import redact
 from proxy.upstreams.variant_metadata import ProjectVariants
 from proxy.urls.links import FILE_ID_RE, LABELS_RE, file_href, variants_json_href
 from proxy.urls.paths import PagePath, parse_page_path
@@ -169,10 +169,10 @@ async def _index_page(state: ProxyState, fmt: PageFormat) -> web.Response:
 async def variants_json_handler(request: web.Request) -> web.StreamResponse:
     """A variants.json of the native view, subset to the labels named in its URL."""
     state = request.app[STATE]
-    project = request.match_info["project"]
+    project = normalize_name(request.match_info["project"])
     ident = request.match_info["file_id"]
     labels_text = request.match_info["labels"]
-    if not FILE_ID_RE.fullmatch(ident) or normalize_name(project) != project:
+    if not FILE_ID_RE.fullmatch(ident) or project != request.match_info["project"]:
         raise BadRequest(f"bad variants.json path {request.path[:120]!r}")
     if not LABELS_RE.fullmatch(labels_text):
         raise BadRequest(f"bad label list {labels_text[:80]!r}")

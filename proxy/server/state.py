@@ -22,9 +22,10 @@ from proxy.pages.cache import PageCache
 from proxy.server.metrics import Metrics, ScrapeSource
 from proxy.simple.root_index import BuiltIndex, build_index
 from proxy.store.file_store import FileStore, InvalidKeyError
-from proxy.upstreams.http import Upstream
+from proxy.upstreams.factory import make_upstream
 from proxy.upstreams.projects import ProjectPages, UpstreamCounters
 from proxy.upstreams.remote_wheel_reader import read_variant_member
+from proxy.upstreams.source import UpstreamSource
 from proxy.upstreams.variant_metadata import VariantMetadata
 from proxy.urls.paths import BadPath
 from proxy.variants.fingerprint import Fingerprint, FingerprintError, profile_fingerprint
@@ -59,7 +60,7 @@ class ProxyState:
         self.store = FileStore(
             settings.cache_dir / "store", settings.max_size if settings.max_size > 0 else None
         )
-        self.upstreams: tuple[Upstream, ...] = ()
+        self.upstreams: tuple[UpstreamSource, ...] = ()
         self.pages: ProjectPages | None = None
         self.profiles = build_profiles(settings)
         self.variant_metadata = VariantMetadata(
@@ -102,7 +103,7 @@ class ProxyState:
         self.session = aiohttp.ClientSession(
             connector=connector, auto_decompress=True, trust_env=False
         )
-        self.upstreams = tuple(Upstream(u, self.session) for u in self.settings.upstreams)
+        self.upstreams = tuple(make_upstream(u, self.session) for u in self.settings.upstreams)
         self.pages = ProjectPages(
             self.upstreams,
             self.page_cache,

@@ -27,10 +27,11 @@ from enum import Enum
 
 from proxy.simple import html_pages as simple_html
 from proxy.simple import json_pages as simple_json
-from proxy.simple.common import PageFormatError, normalize_name
+from proxy.simple.common import PageFormatError
 from proxy.simple.html_pages import parse_index_html, parse_project_html, render_project_html
 from proxy.simple.json_pages import parse_index_json, parse_project_json, render_project_json
 from proxy.simple.model import ProjectPage
+from proxy.simple.names import normalize_name
 
 __all__ = [
     "INDEX_API_VERSION",

@@ -1,6 +1,6 @@
-"""Pieces shared by the simple-API HTML and JSON codecs: the error, names, versions, hashes.
+"""Pieces shared by the simple-API HTML and JSON codecs: the error, versions, hashes.
 
-Owns `PageFormatError`, PEP 503 name normalisation, PEP 629 api-version checks, the set of
+Owns `PageFormatError`, PEP 629 api-version checks, the set of
 hash names a page may use, and the api-version a rendered page announces.
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from urllib.parse import unquote, urlsplit
 
 from proxy.simple.model import ProjectPage
+from proxy.simple.names import NormalizedName, normalize_name
 
-_NAME_SEPARATOR_RUN = re.compile(r"[-_.]+")
 _API_VERSION = re.compile(r"^(\d+)\.(\d+)$")
 
 SUPPORTED_API_MAJOR = 1
@@ -29,12 +29,7 @@ class PageFormatError(ValueError):
     """An index page could not be read; the one-line message names the bad part."""
 
 
-def normalize_name(name: str) -> str:
-    """PEP 503 normalised project name: lowercase, runs of `-_.` become one `-`."""
-    return _NAME_SEPARATOR_RUN.sub("-", name).lower()
-
-
-def name_from_url(page_url: str) -> str:
+def name_from_url(page_url: str) -> NormalizedName:
     """The normalised project name a page URL ends with (`.../simple/Foo_Bar/` -> foo-bar)."""
     segments = [segment for segment in urlsplit(page_url).path.split("/") if segment]
     if not segments:

@@ -18,12 +18,12 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 from proxy.simple.common import (
     hash_name,
     name_from_url,
-    normalize_name,
     parse_api_version,
     preferred_hash,
     rendered_api_version,
 )
 from proxy.simple.model import CoreMetadata, DistFile, ProjectPage, Yanked
+from proxy.simple.names import normalize_name
 
 _REPOSITORY_VERSION_META = "pypi:repository-version"
 _LINKS_FOR = re.compile(r"^\s*links\s+for\s+(.+?)\s*$", re.IGNORECASE | re.DOTALL)

@@ -18,11 +18,11 @@ from urllib.parse import urljoin
 from proxy.simple.common import (
     PageFormatError,
     name_from_url,
-    normalize_name,
     parse_api_version,
     rendered_api_version,
 )
 from proxy.simple.model import CoreMetadata, DistFile, ProjectPage, Yanked
+from proxy.simple.names import normalize_name
 
 # PEP 714 renamed `dist-info-metadata` to `core-metadata`; `data-dist-info-metadata` is the
 # misspelling one index served in JSON for a while. Read in this order of preference.

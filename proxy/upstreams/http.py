@@ -1,4 +1,4 @@
-"""The aiohttp client side: fetching pages and file streams from one configured upstream.
+"""The HTTP upstream: an `UpstreamSource` that fetches pages and files with aiohttp.
 
 Credentials are attached only to requests for the upstream's own host, redirects are
 followed by hand and only to allowed hosts, and URLs are logged without credentials.
@@ -8,41 +8,26 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
-from proxy.config import UpstreamSettings, split_credentials
+from proxy.config import UpstreamSettings
 from proxy.simple.api import UPSTREAM_ACCEPT
+from proxy.simple.names import NormalizedName
+from proxy.upstreams.source import (
+    FileResponse,
+    PageResponse,
+    RangeAnswer,
+    UpstreamError,
+    UpstreamNotFound,
+    redact,
+)
+from proxy.upstreams.zip_ranges import parse_content_range
 
 MAX_REDIRECTS = 5
 CHUNK_SIZE = 256 * 1024
 USER_AGENT = "variant-proxy"
-
-
-class UpstreamError(Exception):
-    """The upstream failed (unreachable, 5xx, bad redirect); `timed_out` picks 504 over 502."""
-
-    def __init__(self, message: str, *, timed_out: bool = False) -> None:
-        super().__init__(message)
-        self.timed_out = timed_out
-
-
-class UpstreamNotFound(Exception):
-    """The upstream answered 404 (or 410)."""
-
-
-@dataclass(frozen=True)
-class PageResponse:
-    """One answer to a page request: 200 with a body, or 304 (body empty)."""
-
-    status: int
-    body: bytes
-    content_type: str
-    url: str
-    etag: str | None
-    last_modified: str | None
 
 
 class ResponseChunks:
@@ -74,21 +59,9 @@ class ResponseChunks:
         self._response.close()
 
 
-@dataclass(frozen=True)
-class FileResponse:
-    """An open upstream file stream (the store's `UpstreamBody`)."""
-
-    length: int | None
-    chunks: ResponseChunks
-
-
-def redact(url: str) -> str:
-    """The URL without any user:password part, fit for logs and error messages."""
-    return split_credentials(url)[0]
-
-
 class Upstream:
-    """One configured upstream index and the HTTP session used to reach it."""
+    """One configured HTTP(S) upstream index and the session used to reach it
+    (an `UpstreamSource`)."""
 
     def __init__(
         self,
@@ -115,7 +88,11 @@ class Upstream:
             return {"Authorization": aiohttp.BasicAuth(*s.basic_auth).encode()}
         return {}
 
-    def project_url(self, project: str) -> str:
+    @property
+    def ttl(self) -> float:
+        return self.settings.ttl
+
+    def project_url(self, project: NormalizedName) -> str:
         return urljoin(self.settings.url, f"{project}/")
 
     @property
@@ -220,20 +197,20 @@ class Upstream:
             self._check_status(response, url, (200, 206))
             return await response.read()
 
-    async def fetch_range(
-        self,
-        url: str,
-        start: int | None,
-        length: int,
-    ) -> tuple[int, bytes, str | None]:
-        """GET part of a listed file: (status, body, Content-Range). `start` None = the tail."""
+    async def fetch_range(self, url: str, start: int | None, length: int) -> RangeAnswer:
+        """GET part of a listed file. `start` None = the tail; a 200 answer is the whole file."""
         spec = f"bytes=-{length}" if start is None else f"bytes={start}-{start + length - 1}"
         response = await self._request(
             url, {"Range": spec, "Accept-Encoding": "identity"}, self.allowed_hosts(url)
         )
         async with response:
             self._check_status(response, url, (200, 206))
-            return response.status, await response.read(), response.headers.get("Content-Range")
+            body = await response.read()
+            content_range = response.headers.get("Content-Range")
+        if response.status == 200 or content_range is None:
+            return RangeAnswer(body, 0, len(body), whole_file=True)
+        parsed = parse_content_range(content_range)
+        return RangeAnswer(body, parsed.start, parsed.total, whole_file=False)
 
     async def open_file(self, url: str) -> FileResponse:
         """Open a listed file for streaming; the caller drains `chunks`."""

@@ -22,8 +22,9 @@ from proxy.simple.api import (
 )
 from proxy.simple.filenames import FilenameError, parse_dist_filename
 from proxy.simple.model import DistFile, ProjectPage
+from proxy.simple.names import NormalizedName
 from proxy.simple.root_index import BuiltIndex, build_index
-from proxy.upstreams.http import Upstream, UpstreamError, UpstreamNotFound, redact
+from proxy.upstreams.source import UpstreamError, UpstreamNotFound, UpstreamSource, redact
 from proxy.urls.links import file_id
 
 # Upstream 404s are remembered for at most this long, so a newly published project shows up.
@@ -43,12 +44,12 @@ class Located:
     """A listed upstream file: where it comes from and what the page says about it."""
 
     dist: DistFile
-    upstream: Upstream
+    upstream: UpstreamSource
 
 
 @dataclass(frozen=True)
 class MergedProject:
-    name: str
+    name: NormalizedName
     page: ProjectPage
     files: Mapping[str, Located]  # file id -> listed file
     version: str  # changes whenever any upstream's bytes change
@@ -71,7 +72,7 @@ class MergedIndex:
 
 @dataclass(frozen=True)
 class _Loaded:
-    upstream: Upstream
+    upstream: UpstreamSource
     cached: CachedPage
     stale: bool
     fresh_until: float
@@ -119,7 +120,7 @@ class UpstreamCounters:
 class ProjectPages:
     def __init__(
         self,
-        upstreams: Sequence[Upstream],
+        upstreams: Sequence[UpstreamSource],
         page_cache: PageCache,
         pins: Mapping[str, str],
         *,
@@ -144,13 +145,13 @@ class ProjectPages:
         self.counters = counters if counters is not None else UpstreamCounters()
         self._index_builder = index_builder or _build_index_in_thread
 
-    def upstreams_for(self, project: str) -> tuple[Upstream, ...]:
+    def upstreams_for(self, project: NormalizedName) -> tuple[UpstreamSource, ...]:
         pinned = self._pins.get(project)
         return (self._by_name[pinned],) if pinned else self._upstreams
 
     # -- project pages ---------------------------------------------------------------
 
-    async def get(self, project: str) -> MergedProject:
+    async def get(self, project: NormalizedName) -> MergedProject:
         """The merged page of a normalised project name (raises ProjectNotFound/UpstreamError)."""
         memo = self._memo.get(project)
         if memo is not None and self._clock() < memo.fresh_until:
@@ -158,11 +159,11 @@ class ProjectPages:
             return memo
         return await self._flight.run(f"project:{project}", lambda: self._refresh(project))
 
-    def peek(self, project: str) -> MergedProject | None:
+    def peek(self, project: NormalizedName) -> MergedProject | None:
         """The memoised page, fresh or not, without any I/O."""
         return self._memo.get(project)
 
-    async def _refresh(self, project: str) -> MergedProject:
+    async def _refresh(self, project: NormalizedName) -> MergedProject:
         upstreams = self.upstreams_for(project)
         results = await asyncio.gather(
             *(
@@ -171,7 +172,7 @@ class ProjectPages:
                     "project",
                     project,
                     u.project_url(project),
-                    u.settings.ttl,
+                    u.ttl,
                     self._parse_cached,
                 )
                 for u in upstreams
@@ -199,12 +200,12 @@ class ProjectPages:
 
     async def _load(
         self,
-        upstream: Upstream,
+        upstream: UpstreamSource,
         kind: str,
         name: str,
         url: str,
         ttl: float,
-        validate: Callable[[Upstream, CachedPage], Awaitable[object]],
+        validate: Callable[[UpstreamSource, CachedPage], Awaitable[object]],
     ) -> _Loaded | None:
         """This upstream's page: cached if fresh, else revalidated; None when it has none."""
         key = cache_key(kind, upstream.name, name)
@@ -258,7 +259,7 @@ class ProjectPages:
         await _maybe_in_thread(len(fresh.body), self._cache.put, key, fresh)
         return _Loaded(upstream, fresh, False, now + ttl)
 
-    async def _parse_cached(self, upstream: Upstream, cached: CachedPage) -> ProjectPage:
+    async def _parse_cached(self, upstream: UpstreamSource, cached: CachedPage) -> ProjectPage:
         memo_key = (upstream.name, cached.digest)
         page = self._parsed.get(memo_key)
         if page is None:
@@ -269,7 +270,10 @@ class ProjectPages:
         return page
 
     def _merge(
-        self, project: str, pages: Sequence[tuple[_Loaded, ProjectPage]], warnings: tuple[str, ...]
+        self,
+        project: NormalizedName,
+        pages: Sequence[tuple[_Loaded, ProjectPage]],
+        warnings: tuple[str, ...],
     ) -> MergedProject:
         files: dict[str, Located] = {}
         seen_names: set[str] = set()
@@ -307,7 +311,7 @@ class ProjectPages:
             warnings=warnings,
         )
 
-    def invalidate(self, project: str) -> None:
+    def invalidate(self, project: NormalizedName) -> None:
         """Forget a project so the next request goes upstream."""
         self._memo.pop(project, None)
         for upstream in self._upstreams:
@@ -389,7 +393,7 @@ async def _build_index_in_thread(sources: list[tuple[bytes, str]]) -> BuiltIndex
     return await asyncio.to_thread(build_index, sources)
 
 
-async def _accept_as_is(upstream: Upstream, page: CachedPage) -> None:
+async def _accept_as_is(upstream: UpstreamSource, page: CachedPage) -> None:
     """Root lists are checked when they are built (in a worker), not when fetched."""
 
 

@@ -3,14 +3,15 @@
 Owns the loop that feeds `proxy.upstreams.zip_ranges` the byte ranges it asks for: first the tail of
 the file (`Range: bytes=-N`), then whatever the zip structures say is missing (usually the
 member's local header and data, in one request). The HTTP itself is the caller's: it
-passes a `fetch_range(start, length)` that answers with a `RangeAnswer`.
+passes a `fetch_range(start, length)` that answers with a `RangeAnswer`
+(`UpstreamSource.fetch_range` does).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
+from proxy.upstreams.source import RangeAnswer
 from proxy.upstreams.zip_ranges import (
     DEFAULT_LIMITS,
     FoundMember,
@@ -25,21 +26,6 @@ DEFAULT_TAIL_SIZE = 64 * 1024
 # A well-formed archive needs at most six ranges after the tail; more means the server
 # keeps answering with too little.
 MAX_RANGE_REQUESTS = 16
-
-
-@dataclass(frozen=True)
-class RangeAnswer:
-    """What a server sent for one range request.
-
-    `start` is where `data` lies in the file and `total_size` the file's size (None when the
-    server said `*`). `whole_file` is True when the server ignored the range and sent the
-    whole file (status 200); `data` is then the file.
-    """
-
-    data: bytes
-    start: int
-    total_size: int | None
-    whole_file: bool
 
 
 # `fetch_range(start, length)`: `length` bytes from `start`; start None means the last

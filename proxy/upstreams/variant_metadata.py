@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from proxy.pages.cache import CachedPage, PageCache, cache_key, is_fresh
 from proxy.simple.filenames import normalize_version, parse_wheel_filename, variants_json_filename
 from proxy.simple.model import DistFile
+from proxy.simple.names import NormalizedName
 from proxy.store.errors import DownloadFailed
 from proxy.store.verify import ContentCheck, ExpectedFile
-from proxy.upstreams.http import Upstream, UpstreamError, UpstreamNotFound
 from proxy.upstreams.projects import MergedProject, SingleFlight
+from proxy.upstreams.source import UpstreamError, UpstreamNotFound, UpstreamSource
 from proxy.urls.links import file_id
 from proxy.variants.metadata import (
     VariantsConflictError,
@@ -49,7 +50,7 @@ def is_built(dist: DistFile) -> bool:
 log = logging.getLogger("variant_proxy")
 
 # Reads a listed wheel's `*.dist-info/variant.json` (None when it has none).
-MemberReader = Callable[[Upstream, DistFile], Awaitable[bytes | None]]
+MemberReader = Callable[[UpstreamSource, DistFile], Awaitable[bytes | None]]
 
 MAX_VARIANTS_JSON_BYTES = 8 * 1024 * 1024
 FETCH_CONCURRENCY = 16
@@ -120,7 +121,7 @@ class VariantMetadata:
         self._memo[merged.name] = (memo_key, result)
         return result
 
-    def forget(self, project: str) -> None:
+    def forget(self, project: NormalizedName) -> None:
         self._memo.pop(project, None)
 
     def _problem(self, project: str, version: str, problem: str) -> VersionVariants:
@@ -157,7 +158,7 @@ class VariantMetadata:
             ), body
         return VersionVariants(doc, None, source), body
 
-    async def fetch_listed(self, upstream: Upstream, source: DistFile) -> bytes:
+    async def fetch_listed(self, upstream: UpstreamSource, source: DistFile) -> bytes:
         """A listed variants.json, checked against the page's hashes and size.
 
         With a sha256 on the page the entry is content-addressed (a republished file has a new
@@ -168,7 +169,7 @@ class VariantMetadata:
         key = cache_key("variants", upstream.name, f"{url}#{sha256}" if sha256 else url)
         cached = self._cache.get(key)
         now = self._clock()
-        if cached is not None and (sha256 or is_fresh(cached, upstream.settings.ttl, now)):
+        if cached is not None and (sha256 or is_fresh(cached, upstream.ttl, now)):
             return cached.body
         try:
             async with self._limit:

@@ -21,8 +21,9 @@ from pytest_aiohttp import AiohttpServer
 from proxy.config import UpstreamSettings
 from proxy.pages.cache import PageCache
 from proxy.simple.api import parse_project_index
-from proxy.upstreams.http import Upstream, UpstreamError
+from proxy.upstreams.http import Upstream
 from proxy.upstreams.projects import NOT_FOUND_TTL, MergedProject, ProjectNotFound, ProjectPages
+from proxy.upstreams.source import UpstreamError
 from proxy.urls.links import file_id
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
