@@ -1,4 +1,5 @@
-"""The WheelNext reference files (shared/fixtures/wheelnext, read in place) as an upstream:
+"""WheelNext-style variant wheels as an upstream (the suite's own equivalents, plus the real
+WheelNext files of ../shared/fixtures/wheelnext, read in place, when beside the clone):
 for each fingerprint the proxy shows a legacy client exactly variantlib's first choice, under
 its legacy name and with that file's hash, and the native view lists exactly the variants
 variantlib calls compatible. The same holds when the variants.json files are withheld and the
@@ -20,12 +21,15 @@ from .clients import http_get, installed_versions, pip_install
 from .proxy_process import ProxyLauncher, RunningProxy, proxy_config
 from .upstream_server import UpstreamServer
 from .variant_support import ListedFile, page_files, sha256, variantlib_order
+from .wheelnext_like import REFERENCE_MISSING, REFERENCE_ROOT, fixture_roots
 
 pytestmark = pytest.mark.e2e
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "wheelnext"
 PROJECT_FOLDERS = sorted(
-    folder for folder in FIXTURES.rglob("*") if folder.is_dir() and any(folder.glob("*.whl"))
+    folder
+    for root in fixture_roots()
+    for folder in root.rglob("*")
+    if folder.is_dir() and any(folder.glob("*.whl"))
 )
 
 
@@ -153,13 +157,21 @@ def served_building(module_proxy: ProxyLauncher) -> Iterator[RunningProxy]:
     upstream.close()
 
 
-def test_the_fixture_projects_are_there() -> None:
+@pytest.mark.skipif(not REFERENCE_ROOT.is_dir(), reason=REFERENCE_MISSING)
+def test_the_reference_projects_are_there() -> None:
     assert {project.name for project in PROJECTS} >= {
         "dummy-project-flit",
         "dummy-project-hatch",
         "sandbox-project-flit",
         "test-package",
     }
+    for project in PROJECTS:
+        assert None in project.wheels, project.folder
+
+
+def test_the_generated_projects_are_there() -> None:
+    names = {project.name for project in PROJECTS}
+    assert names >= {"gen-flit", "gen-hatch", "gen-sandbox", "gen-plugin"}
     for project in PROJECTS:
         assert None in project.wheels, project.folder
 
@@ -255,11 +267,11 @@ def _installed_variant_label(target: Path) -> str | None:
 
 
 def test_pip_installs_variantlibs_first_choice(served: RunningProxy, tmp_path: Path) -> None:
-    project = next(p for p in PROJECTS if p.name == "dummy-project-flit")
+    project = next(p for p in PROJECTS if p.name == "gen-flit")
     supported = FINGERPRINTS["hal9000-with-foam"]
     best = oracle_best(project.document, supported)
     assert best is not None
     spec = ",".join("prop=" + item.replace(" ", "") for item in supported)
     pip_install(f"{served.url}/hw/{spec}/simple/", [project.name], tmp_path)
-    assert installed_versions(tmp_path) == {project.name: "0.0.1"}
+    assert installed_versions(tmp_path) == {project.name: "0.1.0"}
     assert _installed_variant_label(tmp_path) == best

@@ -1,5 +1,6 @@
-"""The real WheelNext files (shared/fixtures/wheelnext, read in place) parse, agree with
-their wheels, and rank as variantlib 0.2.2 ranks them."""
+"""WheelNext-style variant files parse, agree with their wheels, and rank as variantlib 0.2.2
+ranks them: the suite's own equivalents always, and the real WheelNext files
+(../shared/fixtures/wheelnext, read in place) when they are beside the clone."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e.wheelnext_like import REFERENCE_MISSING, REFERENCE_ROOT, fixture_roots, generated_root
 from variantlib.models.variant import VariantDescription
 from variantlib.models.variant import VariantProperty as OracleProperty
 from variantlib.resolver.lib import sort_and_filter_supported_variants
@@ -22,18 +24,30 @@ from proxy.variants.metadata import (
 )
 from proxy.variants.properties import VariantProperty
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "wheelnext"
-VARIANTS_JSONS = sorted(FIXTURES.rglob("*-variants.json"))
-WHEELS = sorted(FIXTURES.rglob("*.whl"))
+ROOTS = fixture_roots()
+VARIANTS_JSONS = sorted(path for root in ROOTS for path in root.rglob("*-variants.json"))
+WHEELS = sorted(path for root in ROOTS for path in root.rglob("*.whl"))
+needs_reference = pytest.mark.skipif(not REFERENCE_ROOT.is_dir(), reason=REFERENCE_MISSING)
 
 
 def _ids(paths: list[Path]) -> list[str]:
-    return [str(path.relative_to(FIXTURES)) for path in paths]
+    names = []
+    for path in paths:
+        root = next(root for root in ROOTS if path.is_relative_to(root))
+        names.append(str(path.relative_to(root)))
+    return names
 
 
+def test_the_generated_equivalents_are_there() -> None:
+    generated = generated_root()
+    assert len(list(generated.rglob("*-variants.json"))) == 5
+    assert len(list(generated.rglob("*.whl"))) == 23
+
+
+@needs_reference
 def test_the_fixtures_are_there() -> None:
-    assert len(VARIANTS_JSONS) >= 6
-    assert len(WHEELS) >= 23
+    assert len(list(REFERENCE_ROOT.rglob("*-variants.json"))) >= 6
+    assert len(list(REFERENCE_ROOT.rglob("*.whl"))) >= 23
 
 
 @pytest.mark.parametrize("path", VARIANTS_JSONS, ids=_ids(VARIANTS_JSONS))
@@ -181,7 +195,9 @@ def test_fixture_ranks_like_variantlib(path: Path, fingerprint: str) -> None:
     assert set(ranking.incompatible) == set(raw["variants"]) - set(expected)
 
 
+@needs_reference
 def test_known_rankings_of_the_fixtures() -> None:
+    FIXTURES = REFERENCE_ROOT
     sandbox = parse_variants_json(
         (
             FIXTURES / "mockhouse/sandbox-project-flit/sandbox_project_flit-0.0.1-variants.json"
@@ -201,3 +217,24 @@ def test_known_rankings_of_the_fixtures() -> None:
     # default-priorities.feature puts humor first in fictional_hw
     ranking = rank_variants(dummy, FINGERPRINTS["small_mother_machine"])
     assert ranking.ordered == ("03e04d5e", "181830db", "3351fc6a", "null")
+
+
+def test_known_rankings_of_the_generated_equivalents() -> None:
+    generated = generated_root() / "generated"
+    sandbox = parse_variants_json(
+        (generated / "gen-sandbox/gen_sandbox-1.0-variants.json").read_bytes()
+    )
+    # fictional_tech outranks fictional_hw in this project: the one tech variant wins
+    assert rank_variants(sandbox, FINGERPRINTS["everything"]).ordered == (
+        "e5f60718",
+        "a1b2c3d4",
+        "9abcdef0",
+        "null",
+    )
+    assert rank_variants(sandbox, []).ordered == ("null",)
+    priorities = parse_variants_json(
+        (generated / "variants-json-only/gen_priorities-1.0-variants.json").read_bytes()
+    )
+    # default-priorities.feature puts humor first in fictional_hw
+    ranking = rank_variants(priorities, FINGERPRINTS["small_mother_machine"])
+    assert ranking.ordered == ("55ee66ff", "11aa22bb", "33cc44dd", "null")  # ties: by label
