@@ -86,9 +86,14 @@ def _configure_logging(log_format: str) -> None:
 
 async def _serve(settings: Settings) -> None:
     from proxy.server.app import make_app
+    from proxy.server.state import SHUTDOWN_GRACE_S
 
     app = make_app(settings)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # On SIGTERM: stop listening, let running requests finish (bounded), then the store
+    # lets running downloads finish and keep their files (bounded again) before closing.
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_S
+    )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
     await site.start()

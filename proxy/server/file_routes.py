@@ -1,7 +1,9 @@
 """File routes: `/files/{project}/{file-id}/{name}` and its PEP 658 `.metadata`.
 
 A hit is sent from the store with sendfile; a miss joins the one shared download of that
-file and streams it while it arrives. Only files a project page listed are ever fetched.
+file and streams it while it arrives (a `Range` waits only until the download reached it).
+A `HEAD` of a missing file is answered from the size the page lists and downloads nothing.
+Only files a project page listed are ever fetched.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ async def file_handler(request: web.Request) -> web.StreamResponse:
             ExpectedFile(hashes, None),
             metadata=True,
         )
+    if request.method == "HEAD":
+        return await _answer_head(request, dist.size)
     return await _stream_download(
         request, state, located, ident, dist.url, ExpectedFile(dict(dist.hashes), dist.size)
     )
@@ -69,6 +73,46 @@ def project_from_path(segment: str) -> NormalizedName:
     if name != segment:
         raise BadRequest(f"bad project name {segment[:80]!r}")
     return name
+
+
+async def _answer_head(request: web.Request, size: int | None) -> web.StreamResponse:
+    """The headers a GET would get, without fetching the file (the listed size, if any)."""
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "application/octet-stream",
+            "Accept-Ranges": "bytes",
+            "X-Cache": "miss",
+        }
+    )
+    if size is not None:
+        response.content_length = size
+    await response.prepare(request)
+    await response.write_eof()
+    return response
+
+
+def requested_range(request: web.Request, length: int | None) -> tuple[int, int] | None:
+    """[start, end) of a single-range `Range` request; None to send the whole file.
+
+    A malformed or multi-part `Range` is ignored (RFC 9110 lets a server send the whole
+    file); a range past the end is 416.
+    """
+    if "Range" not in request.headers or length is None:
+        return None
+    try:
+        byte_range = request.http_range
+    except ValueError:
+        return None
+    start, stop = byte_range.start, byte_range.stop
+    if start is None:
+        return None
+    if start < 0:
+        start, stop = max(length + start, 0), length
+    else:
+        stop = length if stop is None else min(stop, length)
+    if start >= stop:
+        raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{length}"})
+    return start, stop
 
 
 async def locate(state: ProxyState, project: NormalizedName, ident: str) -> Located:
@@ -111,18 +155,24 @@ async def _stream_download(
     upstream = located.upstream
     download = state.store.download(key, lambda: upstream.open_file(url), expected)
     length = await download.ready()
+    byte_range = requested_range(request, length)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/plain" if metadata else "application/octet-stream",
+            "Accept-Ranges": "bytes",
             "X-Cache": "miss",
         }
     )
-    if length is not None:
-        response.content_length = length
+    start, end = byte_range if byte_range is not None else (0, length)
+    if byte_range is not None:
+        response.set_status(206)
+        response.headers["Content-Range"] = f"bytes {byte_range[0]}-{byte_range[1] - 1}/{length}"
+    if end is not None:
+        response.content_length = end - start
     await response.prepare(request)
     sent = 0
     try:
-        async for chunk in download.stream():
+        async for chunk in download.stream(start, end):
             await response.write(chunk)
             sent += len(chunk)
     except DownloadFailed as exc:

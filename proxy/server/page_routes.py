@@ -23,6 +23,7 @@ from proxy.simple.api import (
     render_project_html,
     render_project_json,
 )
+from proxy.simple.filenames import parse_variants_json_filename
 from proxy.simple.model import ProjectPage
 from proxy.upstreams.source import redact
 from proxy.upstreams.variant_metadata import ProjectVariants
@@ -182,6 +183,10 @@ async def variants_json_handler(request: web.Request) -> web.StreamResponse:
         raw = built
     else:
         located = await locate(state, project, ident)
+        # Only a listed variants.json is read through this route: any other file (a wheel,
+        # say) is the file route's, which downloads it once into the store.
+        if parse_variants_json_filename(located.dist.filename) is None:
+            raise web.HTTPNotFound(text=f"file {ident} of {project} is not a variants.json\n")
         raw = await state.variant_metadata.fetch_listed(located.upstream, located.dist)
     body = subset_variants_json(raw, tuple(labels_text.split("+")))
     return web.Response(body=body, content_type="application/json")

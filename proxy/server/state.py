@@ -32,6 +32,8 @@ from proxy.variants.fingerprint import Fingerprint, FingerprintError, profile_fi
 from proxy.variants.properties import PropertyError
 
 RENDER_CACHE_ENTRIES = 2048
+# At shutdown: how long running requests, then running downloads, may take to finish.
+SHUTDOWN_GRACE_S = 10.0
 
 
 class BadRequest(Exception):
@@ -133,6 +135,7 @@ class ProxyState:
         if self._index_pool is not None:
             self._index_pool.shutdown(wait=False, cancel_futures=True)
         if self._store_open:
+            await self.store.drain(SHUTDOWN_GRACE_S)
             await self.store.close()
         if self.session is not None:
             await self.session.close()

@@ -131,7 +131,7 @@ class Download:
         self._keep = keep
         self._on_finished = on_finished
         self._fd = os.open(tmp_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-        weakref.finalize(self, os.close, self._fd)
+        self._close_fd = weakref.finalize(self, os.close, self._fd)
         self._phase = _Phase.RUNNING
         self._written = 0
         self._length: int | None = None
@@ -174,18 +174,21 @@ class Download:
             self._raise_failure()
         return self._length
 
-    async def stream(self) -> AsyncIterator[bytes]:
-        """Yield the file's bytes from the start, following the download as it goes.
+    async def stream(self, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """Yield bytes [start, end) of the file (end None: to the end), following the
+        download as it goes: a range waits only until the download has reached it.
 
         Raises a `DownloadFailed` (after yielding only part of the file) when the download
         fails, including on a hash or size mismatch.
         """
-        position = 0
-        while True:
+        position = start
+        while end is None or position < end:
             if self._phase is _Phase.FAILED:
                 self._raise_failure()
             verified = self._phase is _Phase.VERIFIED
             readable = self._written if verified else self._written - HELD_BACK_BYTES
+            if end is not None:
+                readable = min(readable, end)
             if position < readable:
                 data = self._read(position, min(READ_CHUNK_BYTES, readable - position))
                 position += len(data)
@@ -303,6 +306,9 @@ class Download:
         self._counters.count_failure(failure)
         with suppress(OSError):
             os.unlink(self._tmp_path)
+        # No reader reads after a failure: give the space back now, not at garbage collection.
+        with suppress(OSError):
+            self._close_fd()
         self._answered.set()
         self._notify()
         self._finish()

@@ -184,6 +184,19 @@ class FileStore:
         except OSError:
             log.exception("evicting down to the size limit at open failed")
 
+    async def drain(self, grace: float) -> None:
+        """Let running downloads finish and store their files, for at most `grace` seconds
+        (at shutdown, before `close()` aborts whatever is still running)."""
+        downloads = list(self._in_flight.values())
+        if downloads:
+            log.info("waiting up to %.0f s for %d download(s) to finish", grace, len(downloads))
+            waiting = [asyncio.ensure_future(download.result()) for download in downloads]
+            await asyncio.wait(waiting, timeout=grace)
+            for future in waiting:
+                future.cancel()
+                if future.done() and not future.cancelled():
+                    future.exception()  # retrieved: a failed download was logged already
+
     async def close(self) -> None:
         """Abort running downloads, write pending access stamps, release the cache root."""
         index = self._index

@@ -1,14 +1,15 @@
 """The HTTP upstream: an `UpstreamSource` that fetches pages and files with aiohttp.
 
-Credentials are attached only to requests for the upstream's own host, redirects are
-followed by hand and only to allowed hosts, and URLs are logged without credentials.
+Credentials are attached only to requests for the upstream's own origin (scheme, host and
+port), redirects are followed by hand and only to origins a page listed or hosts the operator
+allowed (`proxy.urls.origins`), and URLs are logged without credentials.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import aiohttp
 
@@ -24,6 +25,7 @@ from proxy.upstreams.source import (
     redact,
 )
 from proxy.upstreams.zip_ranges import parse_content_range
+from proxy.urls.origins import RedirectTargets, origin_of, same_origin
 
 MAX_REDIRECTS = 5
 CHUNK_SIZE = 256 * 1024
@@ -73,6 +75,7 @@ class Upstream:
         self.name = settings.name
         self._session = session
         self._auth = self._credentials(environ if environ is not None else os.environ)
+        self._origin = origin_of(settings.url)
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=settings.timeout, sock_read=settings.timeout
         )
@@ -101,7 +104,7 @@ class Upstream:
 
     def _headers_for(self, url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         headers = {"User-Agent": USER_AGENT}
-        if urlsplit(url).hostname == self.settings.host:
+        if same_origin(url, self._origin):
             headers.update(self._auth)
         if extra:
             headers.update(extra)
@@ -111,9 +114,9 @@ class Upstream:
         self,
         url: str,
         headers: Mapping[str, str],
-        allowed_hosts: frozenset[str],
+        allowed: RedirectTargets,
     ) -> aiohttp.ClientResponse:
-        """GET with redirects followed by hand, each hop checked against the allowed hosts."""
+        """GET with redirects followed by hand, each hop checked against the allowed targets."""
         current = url
         for _ in range(MAX_REDIRECTS + 1):
             try:
@@ -136,10 +139,10 @@ class Upstream:
             location = response.headers.get("Location", "")
             response.release()
             target = urljoin(current, location)
-            host = (urlsplit(target).hostname or "").lower()
-            if urlsplit(target).scheme not in ("http", "https") or host not in allowed_hosts:
+            if not allowed.allows(target):
+                shown = redact(target)[:200]
                 raise UpstreamError(
-                    f"upstream {self.name} redirected to a host that is not allowed: {host!r}"
+                    f"upstream {self.name} redirected to a place that is not allowed: {shown!r}"
                 )
             current = target
         raise UpstreamError(f"upstream {self.name}: too many redirects for {redact(url)}")
@@ -156,10 +159,9 @@ class Upstream:
                 timed_out=response.status == 504,
             )
 
-    def allowed_hosts(self, *urls: str) -> frozenset[str]:
-        hosts = {self.settings.host.lower(), *self.settings.allowed_redirect_hosts}
-        hosts.update((urlsplit(u).hostname or "").lower() for u in urls)
-        return frozenset(hosts)
+    def allowed_hosts(self, *urls: str) -> RedirectTargets:
+        """Where a request for `urls` may be redirected (see `RedirectTargets`)."""
+        return RedirectTargets.of((self.settings.url, *urls), self.settings.allowed_redirect_hosts)
 
     async def fetch_page(
         self, url: str, etag: str | None = None, last_modified: str | None = None

@@ -193,6 +193,17 @@ class RunningProxy:
             self._reader = None
         return process.returncode
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no clean-up of any kind runs."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.kill()
+        process.wait(timeout=STOP_TIMEOUT_S)
+        if self._reader is not None:
+            self._reader.join(timeout=STOP_TIMEOUT_S)
+            self._reader = None
+
     def restart(self) -> RunningProxy:
         """Stop and start again with the same config and cache folder (a new port)."""
         self.stop()
