@@ -15,13 +15,16 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import platformdirs
 
 from proxy.simple.names import normalize_name
 from proxy.upstreams.source import split_credentials
+
+if TYPE_CHECKING:
+    from proxy.cluster.settings import ClusterSettings, S3Settings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -110,6 +113,8 @@ class Settings:
     build_missing_variants_json: bool = False
     profiles: Mapping[str, ProfileSettings] = field(default_factory=dict)
     clients: tuple[ClientRule, ...] = ()
+    s3: S3Settings | None = None
+    cluster: ClusterSettings | None = None
 
     def upstream(self, name: str) -> UpstreamConfig:
         for upstream in self.upstreams:
@@ -332,14 +337,18 @@ def settings_from_mapping(
 ) -> Settings:
     """Validate a parsed TOML document; keyword arguments are command-line overrides."""
     _check_unknown(
-        data, {"server", "cache", "upstreams", "pins", "variants", "profiles", "clients"}, ""
+        data,
+        {"server", "cache", "upstreams", "pins", "variants", "profiles", "clients", "cluster"},
+        "",
     )
     server = _expect(data.get("server", {}), dict, "server")
     _check_unknown(
         server, {"host", "port", "max_request_bytes", "admin_token_env", "log_format"}, "server"
     )
     cache = _expect(data.get("cache", {}), dict, "cache")
-    _check_unknown(cache, {"dir", "max_size", "page_ttl", "index_ttl", "serve_stale"}, "cache")
+    _check_unknown(
+        cache, {"dir", "max_size", "page_ttl", "index_ttl", "serve_stale", "s3"}, "cache"
+    )
     variants = _expect(data.get("variants", {}), dict, "variants")
     _check_unknown(
         variants, {"default_profile", "detect_local", "build_missing_variants_json"}, "variants"
@@ -416,7 +425,15 @@ def settings_from_mapping(
         ),
         profiles=profiles,
         clients=_clients(data.get("clients", []), profiles),
+        **_cluster_sections(cache.get("s3"), data.get("cluster")),
     )
+
+
+def _cluster_sections(s3: object, cluster: object) -> dict[str, Any]:
+    """`[cache.s3]` and `[cluster]` (cluster mode), parsed by their own module."""
+    from proxy.cluster.settings import cluster_settings, s3_settings
+
+    return {"s3": s3_settings(s3), "cluster": cluster_settings(cluster)}
 
 
 def load_settings(path: str | Path | None, **overrides: Any) -> Settings:

@@ -86,7 +86,7 @@ def _configure_logging(log_format: str) -> None:
 
 async def _serve(settings: Settings) -> None:
     from proxy.server.app import make_app
-    from proxy.server.state import SHUTDOWN_GRACE_S
+    from proxy.server.state import SHUTDOWN_GRACE_S, STATE
 
     app = make_app(settings)
     # On SIGTERM: stop listening, let running requests finish (bounded), then the store
@@ -100,6 +100,7 @@ async def _serve(settings: Settings) -> None:
     port = runner.addresses[0][1] if runner.addresses else settings.port
     host = settings.host if ":" not in settings.host else f"[{settings.host}]"
     print(f"variant-proxy: serving on http://{host}:{port}", file=sys.stderr, flush=True)
+    app[STATE].listening(f"http://{host}:{port}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from proxy import __version__
 from proxy.config import Settings
+from proxy.server.cluster_routes import peer_file_handler
 from proxy.server.file_routes import file_handler
 from proxy.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from proxy.server.page_routes import page_handler, variants_json_handler
@@ -121,13 +122,24 @@ async def invalidate_handler(request: web.Request) -> web.Response:
     name = normalize_name(project)
     state.page_service.invalidate(name)
     state.variant_metadata.forget(name)
+    if state.cluster is not None:
+        upstreams = [u.name for u in state.upstreams]
+        problem = await state.cluster.invalidate(name, upstreams)
+        if problem is not None:
+            return web.json_response({"invalidated": name, "replicas": problem}, status=503)
     return web.json_response({"invalidated": name})
 
 
 async def health_handler(request: web.Request) -> web.Response:
     state = request.app[STATE]
+    problems = await state.cluster.problems() if state.cluster is not None else []
     return web.json_response(
-        {"status": "ok", "version": __version__, "upstreams": [u.name for u in state.upstreams]}
+        {
+            "status": "degraded" if problems else "ok",
+            "version": __version__,
+            "upstreams": [u.name for u in state.upstreams],
+            **({"problems": problems} if problems else {}),
+        }
     )
 
 
@@ -158,6 +170,7 @@ def make_app(settings: Settings) -> web.Application:
     app.router.add_get("/metrics", metrics_handler, name="metrics")
     app.router.add_post("/admin/invalidate/{project}", invalidate_handler, name="admin")
     app.router.add_get("/files/{project}/{file_id}/{filename}", file_handler, name="file")
+    app.router.add_get("/_cluster/files/{key}", peer_file_handler, name="cluster-file")
     app.router.add_get(
         "/variants-json/{project}/{file_id}/{labels}/{filename}",
         variants_json_handler,

@@ -153,7 +153,7 @@ async def _stream_download(
 ) -> web.StreamResponse:
     state.metrics.file_misses += 1
     upstream = located.upstream
-    download = state.store.download(key, lambda: upstream.open_file(url), expected)
+    download = state.file_fetcher().download(key, lambda: upstream.open_file(url), expected)
     length = await download.ready()
     byte_range = requested_range(request, length)
     response = web.StreamResponse(

@@ -17,9 +17,12 @@ import aiohttp
 import cachetools
 from aiohttp import web
 
+from proxy.cluster.files import ClusterFiles
+from proxy.cluster.replica import Replica
 from proxy.config import ConfigError, Settings
 from proxy.pages.cache import PageCache
 from proxy.server.metrics import Metrics, ScrapeSource
+from proxy.simple.names import normalize_name
 from proxy.simple.root_index import BuiltIndex, build_index
 from proxy.store.file_store import FileStore, InvalidKeyError
 from proxy.upstreams.factory import make_upstream
@@ -63,6 +66,9 @@ class ProxyState:
             settings.cache_dir / "store", settings.max_size if settings.max_size > 0 else None
         )
         self.upstreams: tuple[UpstreamSource, ...] = ()
+        self.cluster = (
+            Replica(settings.s3, settings.cluster) if settings.s3 or settings.cluster else None
+        )
         self.pages: ProjectPages | None = None
         self.profiles = build_profiles(settings)
         self.variant_metadata = VariantMetadata(
@@ -114,6 +120,7 @@ class ProxyState:
             index_ttl=self.settings.index_ttl,
             counters=self.upstream_counters,
             index_builder=self._build_index,
+            shared=self.cluster.pages if self.cluster is not None else None,
         )
         if self.settings.detect_local:
             # py-cpuinfo can take a second: never on the event loop of a serving request.
@@ -121,6 +128,25 @@ class ProxyState:
         if open_store:
             await self.store.open()
         self._store_open = open_store
+        if self.cluster is not None:
+            await self.cluster.start(self.store, self.session, self._forget_project)
+
+    def listening(self, url: str) -> None:
+        """The URL this proxy answers on (a replica advertises it to the others)."""
+        if self.cluster is not None:
+            self.cluster.listening(url)
+
+    def _forget_project(self, project: str) -> None:
+        """Forget one project's cached page (here: another replica invalidated it)."""
+        name = normalize_name(project)
+        self.page_service.invalidate(name)
+        self.variant_metadata.forget(name)
+
+    def file_fetcher(self) -> FileStore | ClusterFiles:
+        """Who starts a file download: the cluster (one for all replicas) or the store."""
+        if self.cluster is not None and self.cluster.files is not None:
+            return self.cluster.files
+        return self.store
 
     async def _build_index(self, sources: list[tuple[bytes, str]]) -> BuiltIndex:
         """Build the root list in a worker process, so its CPU time never holds the loop."""
@@ -137,6 +163,8 @@ class ProxyState:
         if self._store_open:
             await self.store.drain(SHUTDOWN_GRACE_S)
             await self.store.close()
+        if self.cluster is not None:
+            await self.cluster.close()  # after the store: uploads of finished files go on
         if self.session is not None:
             await self.session.close()
         self.page_cache.close()

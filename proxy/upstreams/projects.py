@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 import cachetools
 
 from proxy.pages.cache import CachedPage, PageCache, cache_key, is_fresh
+from proxy.pages.shared import SharedPages
 from proxy.simple.api import (
     PageFormatError,
     parse_project_page,
@@ -129,6 +130,7 @@ class ProjectPages:
         clock: Callable[[], float] = time.time,
         counters: UpstreamCounters | None = None,
         index_builder: IndexBuilder | None = None,
+        shared: SharedPages | None = None,
     ) -> None:
         self._upstreams = tuple(upstreams)
         self._by_name = {u.name: u for u in upstreams}
@@ -144,6 +146,7 @@ class ProjectPages:
         self._index_flight: SingleFlight[MergedIndex] = SingleFlight()
         self.counters = counters if counters is not None else UpstreamCounters()
         self._index_builder = index_builder or _build_index_in_thread
+        self._shared = shared
 
     def upstreams_for(self, project: NormalizedName) -> tuple[UpstreamSource, ...]:
         pinned = self._pins.get(project)
@@ -211,7 +214,9 @@ class ProjectPages:
         key = cache_key(kind, upstream.name, name)
         cached = self._cache.get(key)
         now = self._clock()
-        if cached is not None and is_fresh(cached, NOT_FOUND_TTL if cached.missing else ttl, now):
+        if not _fresh(cached, ttl, now) and kind == "project":
+            cached = await self._from_other_replicas(key, cached)
+        if cached is not None and _fresh(cached, ttl, now):
             self.counters.page_hits += 1
             return (
                 None
@@ -226,7 +231,7 @@ class ProjectPages:
                 *(() if cached is None or cached.missing else (cached.etag, cached.last_modified)),
             )
         except UpstreamNotFound:
-            self._cache.put(key, CachedPage(b"", "", url, None, None, now, missing=True))
+            await self._keep(key, kind, CachedPage(b"", "", url, None, None, now, missing=True))
             return None
         except UpstreamError:
             self.counters.error(upstream.name)
@@ -256,8 +261,24 @@ class ProjectPages:
                 raise UpstreamError(
                     f"upstream {upstream.name} sent a malformed page for {redact(url)}: {exc}"
                 ) from None
-        await _maybe_in_thread(len(fresh.body), self._cache.put, key, fresh)
+        await self._keep(key, kind, fresh)
         return _Loaded(upstream, fresh, False, now + ttl)
+
+    async def _from_other_replicas(self, key: str, cached: CachedPage | None) -> CachedPage | None:
+        """The shared copy of a page when it is newer than ours (kept locally too)."""
+        if self._shared is None:
+            return cached
+        shared = await self._shared.get(key)
+        if shared is None or (cached is not None and shared.fetched_at <= cached.fetched_at):
+            return cached
+        await _maybe_in_thread(len(shared.body), self._cache.put, key, shared)
+        return shared
+
+    async def _keep(self, key: str, kind: str, page: CachedPage) -> None:
+        """Store a fetched page locally, and for the other replicas (project pages)."""
+        await _maybe_in_thread(len(page.body), self._cache.put, key, page)
+        if self._shared is not None and kind == "project":
+            await self._shared.put(key, page)
 
     async def _parse_cached(self, upstream: UpstreamSource, cached: CachedPage) -> ProjectPage:
         memo_key = (upstream.name, cached.digest)
@@ -391,6 +412,10 @@ IndexBuilder = Callable[[list[tuple[bytes, str]]], Awaitable[BuiltIndex]]
 
 async def _build_index_in_thread(sources: list[tuple[bytes, str]]) -> BuiltIndex:
     return await asyncio.to_thread(build_index, sources)
+
+
+def _fresh(page: CachedPage | None, ttl: float, now: float) -> bool:
+    return page is not None and is_fresh(page, NOT_FOUND_TTL if page.missing else ttl, now)
 
 
 async def _accept_as_is(upstream: UpstreamSource, page: CachedPage) -> None:

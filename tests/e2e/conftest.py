@@ -17,6 +17,9 @@ import pytest
 
 from .catalogue import Wheelhouse, build_wheelhouse, publish_public
 from .clients import http_get
+from .cluster_services import ClusterServices, ServicesUnavailable
+from .cluster_services import cluster_services as start_cluster_services
+from .cluster_services import unavailable_reason as cluster_unavailable_reason
 from .proxy_process import MetricReader, ProxyLauncher, RunningProxy
 from .upstream_server import Mode, UpstreamFactory, UpstreamServer
 
@@ -106,3 +109,16 @@ def read_metric() -> MetricReader:
         return metric_value(response.text, metric)
 
     return read
+
+
+@pytest.fixture(scope="session")
+def cluster_services() -> Iterator[ClusterServices]:
+    """One S3 server (Ceph RGW) and one Redis for the whole session (see cluster_services)."""
+    reason = cluster_unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    try:
+        with start_cluster_services() as services:
+            yield services
+    except ServicesUnavailable as exc:
+        pytest.skip(str(exc))

@@ -1,0 +1,1 @@
+"""Cluster mode: files in an S3 bucket, replicas coordinated through Redis."""
