@@ -25,6 +25,7 @@ from proxy.simple.api import (
 )
 from proxy.simple.filenames import parse_variants_json_filename
 from proxy.simple.model import ProjectPage
+from proxy.upstreams.memo import remember
 from proxy.upstreams.source import redact
 from proxy.upstreams.variant_metadata import ProjectVariants
 from proxy.urls.links import FILE_ID_RE, LABELS_RE, file_href, variants_json_href
@@ -150,7 +151,7 @@ async def page_handler(request: web.Request) -> web.StreamResponse:
     )
     page = _with_proxy_links(view.page, _relative_root(path), variants, view.kept_labels)
     body = _render(page, fmt)
-    state.rendered[cache_key] = RenderedPage(body, version)
+    remember(state.rendered, cache_key, RenderedPage(body, version))
     return _decorate(_page_response(body, fmt, merged.stale, "miss"), resolved)
 
 

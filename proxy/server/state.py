@@ -26,6 +26,7 @@ from proxy.simple.names import normalize_name
 from proxy.simple.root_index import BuiltIndex, build_index
 from proxy.store.file_store import FileStore, InvalidKeyError
 from proxy.upstreams.factory import make_upstream
+from proxy.upstreams.memo import weighted_lru
 from proxy.upstreams.projects import ProjectPages, UpstreamCounters
 from proxy.upstreams.remote_wheel_reader import read_variant_member
 from proxy.upstreams.source import UpstreamSource
@@ -34,7 +35,8 @@ from proxy.urls.paths import BadPath
 from proxy.variants.fingerprint import Fingerprint, FingerprintError, profile_fingerprint
 from proxy.variants.properties import PropertyError
 
-RENDER_CACHE_ENTRIES = 2048
+# Rendered pages kept in memory (bytes of page bodies, all views and fingerprints together).
+RENDER_CACHE_BYTES = 32 * 1024 * 1024
 # At shutdown: how long running requests, then running downloads, may take to finish.
 SHUTDOWN_GRACE_S = 10.0
 
@@ -53,6 +55,10 @@ class RenderedPage:
 
     body: bytes
     version: str
+
+    @property
+    def weight(self) -> int:
+        return len(self.body)
 
 
 class ProxyState:
@@ -79,8 +85,8 @@ class ProxyState:
         self._detected: Fingerprint | None = None
         self._store_open = False
         self._index_pool: ProcessPoolExecutor | None = None
-        self.rendered: cachetools.LRUCache[tuple[Any, ...], RenderedPage] = cachetools.LRUCache(
-            RENDER_CACHE_ENTRIES
+        self.rendered: cachetools.LRUCache[tuple[Any, ...], RenderedPage] = weighted_lru(
+            RENDER_CACHE_BYTES
         )
         counters = self.upstream_counters = UpstreamCounters()
         self.metrics = Metrics(

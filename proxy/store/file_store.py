@@ -156,6 +156,8 @@ class FileStore:
         self._executor: ThreadPoolExecutor | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._flush_wanted = asyncio.Event()
+        self._startup_eviction: asyncio.Task[None] | None = None
+        self._closing = False
 
     @property
     def root(self) -> Path:
@@ -179,10 +181,23 @@ class FileStore:
         self._flusher = asyncio.get_running_loop().create_task(
             self._flush_accesses_periodically(self._index), name="store-access-flusher"
         )
+        # Evicting thousands of files takes seconds: do it in the background, so the server
+        # listens at once (a lookup of a file about to go is still a correct answer).
+        self._closing = False
+        self._startup_eviction = asyncio.get_running_loop().create_task(
+            self._evict_at_open(self._index), name="store-startup-eviction"
+        )
+
+    async def _evict_at_open(self, index: StoreIndex) -> None:
         try:
-            await self._in_index_thread(self._evict_sync, self._index, None)
+            await self._in_index_thread(self._evict_sync, index, None)
         except OSError:
             log.exception("evicting down to the size limit at open failed")
+
+    async def startup_eviction(self) -> None:
+        """Wait until the eviction that `open()` started in the background is over."""
+        if self._startup_eviction is not None:
+            await asyncio.shield(self._startup_eviction)
 
     async def drain(self, grace: float) -> None:
         """Let running downloads finish and store their files, for at most `grace` seconds
@@ -203,6 +218,10 @@ class FileStore:
         if index is None:
             return
         self._index = None
+        self._closing = True  # a running start-up eviction stops after its current batch
+        if self._startup_eviction is not None:
+            await asyncio.wait([self._startup_eviction])
+            self._startup_eviction = None
         if self._flusher is not None:
             self._flusher.cancel()
             # asyncio.wait, not `await task`: a cancellation of close() itself must propagate.
@@ -419,7 +438,7 @@ class FileStore:
         """Evict least recently used files (never `keep`) until within `max_bytes`."""
         if self._max_bytes is None:
             return
-        while index.total_bytes > self._max_bytes:
+        while index.total_bytes > self._max_bytes and not (keep is None and self._closing):
             excess = index.total_bytes - self._max_bytes
             victims: list[IndexEntry] = []
             for entry in index.least_recently_used(_EVICTION_BATCH, keep):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Generic, TypeVar
+from typing import TypeVar
 
 import cachetools
 
@@ -25,6 +25,8 @@ from proxy.simple.filenames import FilenameError, parse_dist_filename
 from proxy.simple.model import DistFile, ProjectPage
 from proxy.simple.names import NormalizedName
 from proxy.simple.root_index import BuiltIndex, build_index
+from proxy.upstreams.memo import remember, weighted_lru
+from proxy.upstreams.single_flight import SingleFlight
 from proxy.upstreams.source import UpstreamError, UpstreamNotFound, UpstreamSource, redact
 from proxy.urls.links import file_id
 
@@ -32,6 +34,11 @@ from proxy.urls.links import file_id
 NOT_FOUND_TTL = 60.0
 # Bodies above this size are parsed in a worker thread so the event loop keeps serving.
 THREAD_PARSE_BYTES = 256 * 1024
+# Memory bounds of the in-memory memos, in "weight" (about the bytes the parsed objects take:
+# a parsed page takes some 4 times its body). Evicted entries are rebuilt from the page cache.
+MEMO_WEIGHT = 96 * 1024 * 1024
+PARSED_WEIGHT = 48 * 1024 * 1024
+PARSED_WEIGHT_PER_BYTE = 4
 
 T = TypeVar("T")
 
@@ -57,6 +64,7 @@ class MergedProject:
     stale: bool
     fresh_until: float
     warnings: tuple[str, ...] = ()
+    weight: int = 0  # about the memory it holds (see MEMO_WEIGHT)
 
 
 @dataclass(frozen=True)
@@ -77,28 +85,6 @@ class _Loaded:
     cached: CachedPage
     stale: bool
     fresh_until: float
-
-
-class SingleFlight(Generic[T]):
-    """Runs one coroutine per key at a time; concurrent callers share its result."""
-
-    def __init__(self) -> None:
-        self._running: dict[str, asyncio.Task[T]] = {}
-
-    async def run(self, key: str, factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
-        task = self._running.get(key)
-        if task is None:
-            # A task of its own: a caller that is cancelled does not cancel the others.
-            task = asyncio.get_running_loop().create_task(factory())
-            self._running[key] = task
-            task.add_done_callback(lambda done: self._finished(key, done))
-        return await asyncio.shield(task)
-
-    def _finished(self, key: str, task: asyncio.Task[T]) -> None:
-        if self._running.get(key) is task:
-            del self._running[key]
-        if not task.cancelled():
-            task.exception()  # retrieved, so an error nobody awaited is not reported twice
 
 
 class UpstreamCounters:
@@ -139,9 +125,9 @@ class ProjectPages:
         self._serve_stale = serve_stale
         self._index_ttl = index_ttl
         self._clock = clock
-        self._memo: dict[str, MergedProject] = {}
+        self._memo: cachetools.LRUCache[str, MergedProject] = weighted_lru(MEMO_WEIGHT)
         self._index_memo: MergedIndex | None = None
-        self._parsed: cachetools.LRUCache[tuple[str, str], ProjectPage] = cachetools.LRUCache(512)
+        self._parsed: cachetools.LRUCache[tuple[str, str], _Parsed] = weighted_lru(PARSED_WEIGHT)
         self._flight: SingleFlight[MergedProject] = SingleFlight()
         self._index_flight: SingleFlight[MergedIndex] = SingleFlight()
         self.counters = counters if counters is not None else UpstreamCounters()
@@ -196,9 +182,23 @@ class ProjectPages:
                 raise errors[0]
             self._memo.pop(project, None)
             raise ProjectNotFound(project)
-        pages = [(item, await self._parse_cached(item.upstream, item.cached)) for item in loaded]
-        merged = self._merge(project, pages, warnings=tuple(str(e) for e in errors))
-        self._memo[project] = merged
+        warnings = tuple(str(e) for e in errors)
+        previous = self._memo.get(project)
+        if previous is not None and previous.version == _version_of(loaded):
+            # Revalidated (304) or unchanged: the merged page is still right, only its times
+            # moved. Nothing is parsed or merged again.
+            merged = replace(
+                previous,
+                stale=any(item.stale for item in loaded),
+                fresh_until=min(item.fresh_until for item in loaded),
+                warnings=warnings,
+            )
+        else:
+            pages = [
+                (item, await self._parse_cached(item.upstream, item.cached)) for item in loaded
+            ]
+            merged = self._merge(project, pages, warnings=warnings)
+        remember(self._memo, project, merged)
         return merged
 
     async def _load(
@@ -282,13 +282,14 @@ class ProjectPages:
 
     async def _parse_cached(self, upstream: UpstreamSource, cached: CachedPage) -> ProjectPage:
         memo_key = (upstream.name, cached.digest)
-        page = self._parsed.get(memo_key)
-        if page is None:
+        parsed = self._parsed.get(memo_key)
+        if parsed is None:
             page = await _maybe_in_thread(
                 len(cached.body), parse_project_page, cached.body, cached.content_type, cached.url
             )
-            self._parsed[memo_key] = page
-        return page
+            parsed = _Parsed(page, len(cached.body) * PARSED_WEIGHT_PER_BYTE)
+            remember(self._parsed, memo_key, parsed)
+        return parsed.page
 
     def _merge(
         self,
@@ -326,10 +327,11 @@ class ProjectPages:
             name=project,
             page=merged_page,
             files=files,
-            version="+".join(f"{item.upstream.name}:{item.cached.digest}" for item, _ in pages),
+            version=_version_of([item for item, _ in pages]),
             stale=any(item.stale for item, _ in pages),
             fresh_until=min(item.fresh_until for item, _ in pages),
             warnings=warnings,
+            weight=sum(len(item.cached.body) for item, _ in pages) * PARSED_WEIGHT_PER_BYTE,
         )
 
     def invalidate(self, project: NormalizedName) -> None:
@@ -391,6 +393,17 @@ class ProjectPages:
         )
         self._index_memo = merged
         return merged
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    page: ProjectPage
+    weight: int
+
+
+def _version_of(loaded: Sequence[_Loaded]) -> str:
+    """Changes whenever any upstream's page bytes change."""
+    return "+".join(f"{item.upstream.name}:{item.cached.digest}" for item in loaded)
 
 
 def _file_versions(page: ProjectPage) -> list[str]:

@@ -17,12 +17,18 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from proxy.pages.cache import CachedPage, PageCache, cache_key, is_fresh
-from proxy.simple.filenames import normalize_version, parse_wheel_filename, variants_json_filename
-from proxy.simple.model import DistFile
+from proxy.simple.filenames import (
+    VARIANTS_JSON_SUFFIX,
+    normalize_version,
+    parse_wheel_filename,
+    variants_json_filename,
+)
+from proxy.simple.model import DistFile, ProjectPage
 from proxy.simple.names import NormalizedName
 from proxy.store.errors import DownloadFailed
 from proxy.store.verify import ContentCheck, ExpectedFile
-from proxy.upstreams.projects import MergedProject, SingleFlight
+from proxy.upstreams.projects import MergedProject
+from proxy.upstreams.single_flight import SingleFlight
 from proxy.upstreams.source import UpstreamError, UpstreamNotFound, UpstreamSource
 from proxy.urls.links import file_id
 from proxy.variants.metadata import (
@@ -65,6 +71,30 @@ class ProjectVariants:
     built: Mapping[str, bytes] = field(default_factory=dict)
 
 
+NO_VARIANTS = ProjectVariants({}, "none", {})
+
+
+@dataclass(frozen=True)
+class _Memo:
+    page_version: str
+    expires: float | None  # None: valid as long as the page bytes are the same
+    variants: ProjectVariants
+
+    def valid(self, now: float) -> bool:
+        return self.expires is None or now < self.expires
+
+
+def may_have_variants(page: ProjectPage) -> bool:
+    """False when no file can be a variant wheel or a variants.json: a cheap scan of the
+    names, so the many pages without variants skip classifying every file."""
+    for dist in page.files:
+        name = dist.filename
+        # A variant wheel has a label: six or more dash-separated parts (or a build tag).
+        if name.endswith(VARIANTS_JSON_SUFFIX) or (name.endswith(".whl") and name.count("-") >= 5):
+            return True
+    return False
+
+
 class VariantMetadata:
     def __init__(
         self,
@@ -78,22 +108,26 @@ class VariantMetadata:
         self._build_missing = build_missing
         self._member_reader = member_reader
         self._clock = clock
-        self._memo: dict[str, tuple[tuple[str, float], ProjectVariants]] = {}
+        self._memo: dict[str, _Memo] = {}
         self._logged: set[tuple[str, str, str]] = set()
         self._limit = asyncio.Semaphore(FETCH_CONCURRENCY)
         self._flight: SingleFlight[ProjectVariants] = SingleFlight()
 
     async def for_project(self, merged: MergedProject) -> ProjectVariants:
-        memo_key = (merged.version, merged.fresh_until)
+        """The variant data of a merged page, rebuilt only when the page's bytes changed
+        (or, for a variants.json the page gives no sha256 for, when the page expired)."""
         memo = self._memo.get(merged.name)
-        if memo is not None and memo[0] == memo_key:
-            return memo[1]
+        if memo is not None and memo.page_version == merged.version and memo.valid(self._clock()):
+            return memo.variants
+        if not may_have_variants(merged.page):
+            self._memo[merged.name] = _Memo(merged.version, None, NO_VARIANTS)
+            return NO_VARIANTS
         return await self._flight.run(
             f"{merged.name}\x00{merged.version}\x00{merged.fresh_until}",
-            lambda: self._load(merged, memo_key),
+            lambda: self._load(merged),
         )
 
-    async def _load(self, merged: MergedProject, memo_key: tuple[str, float]) -> ProjectVariants:
+    async def _load(self, merged: MergedProject) -> ProjectVariants:
         versions = variant_versions(merged.page)
         results = await asyncio.gather(
             *(self._one_version(merged, version, source) for version, source in versions.items())
@@ -118,7 +152,14 @@ class VariantMetadata:
             if info.source is not None and body is not None and is_built(info.source)
         }
         result = ProjectVariants(by_version, digest, raw, built)
-        self._memo[merged.name] = (memo_key, result)
+        # Content-addressed (a sha256 on the page, nothing built): valid as long as the page.
+        timeless = all(
+            source is not None and "sha256" in source.hashes and not is_built(source)
+            for source in (info.source for info, _ in results)
+        )
+        self._memo[merged.name] = _Memo(
+            merged.version, None if timeless else merged.fresh_until, result
+        )
         return result
 
     def forget(self, project: NormalizedName) -> None:

@@ -296,7 +296,7 @@ async def test_after_ttl_the_page_is_revalidated_and_304_keeps_the_version(setup
     assert [status for _, _, status in requests] == [200, 304]
     assert requests[1][1] is not None  # the second request carried If-None-Match
     assert again.version == first.version
-    assert again.page == first.page
+    assert again.page is first.page  # reused as it was: nothing parsed or merged again
     assert again.stale is False
     assert again.fresh_until == setup.clock.now + 100
 

@@ -662,6 +662,7 @@ async def test_open_evicts_when_the_limit_shrank(tmp_path: Path) -> None:
         for data in (a, b, c):
             await store_payload(store, data)
     async with FileStore(root, 2000) as smaller:
+        await smaller.startup_eviction()  # it runs in the background, after open()
         assert (smaller.stats.file_count, smaller.stats.total_bytes) == (2, 2000)
         assert smaller.lookup(key_of(a)) is None
         assert smaller.lookup(key_of(c)) is not None
