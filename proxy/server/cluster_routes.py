@@ -9,7 +9,6 @@ bytes are those of `/files/` (content-addressed, verified); nothing else is reac
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -19,8 +18,6 @@ from proxy.server.state import STATE, BadRequest
 from proxy.store.file_store import DownloadFailed, check_key
 
 log = logging.getLogger("variant_proxy")
-
-CHUNK = 256 * 1024
 
 
 async def peer_file_handler(request: web.Request) -> web.StreamResponse:
@@ -40,10 +37,10 @@ async def peer_file_handler(request: web.Request) -> web.StreamResponse:
         except Exception:
             raise web.HTTPNotFound(text="download failed\n") from None
         return await _send(request, length, offset, skip_bytes(download.stream(), offset))
-    stored = state.store.lookup(key)
+    stored = await state.store.lookup(key)
     if stored is None:
         raise web.HTTPNotFound(text="not here\n")
-    return await _send(request, stored.size, offset, _read_file(stored.path, offset))
+    return await _send(request, stored.size, offset, stored.blob.chunks(offset))
 
 
 async def _send(
@@ -65,10 +62,3 @@ async def _send(
         return response
     await response.write_eof()
     return response
-
-
-async def _read_file(path: os.PathLike[str] | str, offset: int) -> AsyncIterator[bytes]:
-    with open(path, "rb") as handle:
-        handle.seek(offset)
-        while chunk := handle.read(CHUNK):
-            yield chunk

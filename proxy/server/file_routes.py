@@ -1,21 +1,21 @@
 """File routes: `/files/{project}/{file-id}/{name}` and its PEP 658 `.metadata`.
 
-A hit is sent from the store with sendfile; a miss joins the one shared download of that
-file and streams it while it arrives (a `Range` waits only until the download reached it).
-A `HEAD` of a missing file is answered from the size the page lists and downloads nothing.
-Only files a project page listed are ever fetched.
+A hit is sent from the store's blob (with sendfile when it is a local file); a miss joins
+the one shared download of that file and streams it while it arrives (a `Range` waits only
+until the download reached it). A `HEAD` of a missing file is answered from the size the
+page lists and downloads nothing. Only files a project page listed are ever fetched.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 
 import aiohttp
 from aiohttp import web
 
 from proxy.server.state import STATE, BadRequest, ProxyState
 from proxy.simple.names import NormalizedName, normalize_name
+from proxy.store.backend import Blob
 from proxy.store.file_store import DownloadFailed, ExpectedFile
 from proxy.upstreams.projects import Located, MergedProject
 from proxy.upstreams.source import redact
@@ -38,18 +38,18 @@ async def file_handler(request: web.Request) -> web.StreamResponse:
     wants_metadata = filename.endswith(".metadata")
 
     if not wants_metadata:
-        stored = state.store.lookup(ident)
+        stored = await state.store.lookup(ident)
         if stored is not None:
-            return _serve_stored(state, stored.path, stored.size, "hit")
+            return await _serve_stored(request, state, stored.blob)
     located = await locate(state, project, ident)
     dist = located.dist
     if wants_metadata:
         if not dist.core_metadata:
             raise web.HTTPNotFound(text="this file has no metadata file upstream\n")
         key = metadata_id(dist)
-        stored = state.store.lookup(key)
+        stored = await state.store.lookup(key)
         if stored is not None:
-            return _serve_stored(state, stored.path, stored.size, "hit", metadata=True)
+            return await _serve_stored(request, state, stored.blob, metadata=True)
         hashes = dict(dist.core_metadata) if not isinstance(dist.core_metadata, bool) else {}
         return await _stream_download(
             request,
@@ -124,20 +124,30 @@ async def locate(state: ProxyState, project: NormalizedName, ident: str) -> Loca
     return located
 
 
-def _serve_stored(
-    state: ProxyState,
-    path: os.PathLike[str] | str,
-    size: int,
-    cache: str,
-    *,
-    metadata: bool = False,
+async def _serve_stored(
+    request: web.Request, state: ProxyState, blob: Blob, *, metadata: bool = False
 ) -> web.StreamResponse:
     state.metrics.file_hits += 1
-    state.metrics.bytes_served.labels("cache").inc(size)
-    response = web.FileResponse(path, chunk_size=CHUNK)
-    response.content_type = "text/plain" if metadata else "application/octet-stream"
-    response.headers["X-Cache"] = cache
-    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    state.metrics.bytes_served.labels("cache").inc(blob.size)
+    headers = {
+        "Content-Type": "text/plain" if metadata else "application/octet-stream",
+        "X-Cache": "hit",
+        "Cache-Control": "public, max-age=31536000, immutable",
+    }
+    local_file = blob.local_file
+    if local_file is not None:  # zero-copy send (sendfile), with aiohttp's range support
+        return web.FileResponse(local_file, chunk_size=CHUNK, headers=headers)
+    response = web.StreamResponse(headers={**headers, "Accept-Ranges": "bytes"})
+    byte_range = requested_range(request, blob.size)
+    start, end = byte_range if byte_range is not None else (0, blob.size)
+    if byte_range is not None:
+        response.set_status(206)
+        response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{blob.size}"
+    response.content_length = end - start
+    await response.prepare(request)
+    async for chunk in blob.chunks(start, end):
+        await response.write(chunk)
+    await response.write_eof()
     return response
 
 

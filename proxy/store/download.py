@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, Protocol
 
+from proxy.store.backend import StoredFile
 from proxy.store.errors import (
     DownloadAborted,
     DownloadFailed,
@@ -37,7 +38,6 @@ from proxy.store.errors import (
     StorageFailed,
     UpstreamFailed,
 )
-from proxy.store.layout import StoredFile
 from proxy.store.verify import ContentCheck, ExpectedFile
 
 log = logging.getLogger(__name__)

@@ -1,26 +1,26 @@
-"""The on-disk file store: complete, hash-checked files, downloaded once, bounded by LRU.
+"""The file store's policy: complete, hash-checked files, downloaded once, bounded by LRU.
 
-Layout of a cache root (format version 1; see `proxy.store.layout` and `proxy.store.index`):
+The bytes live in a blob backend (`proxy.store.backend`; local disk by default, under
+`<root>/files/v1/`). The store owns, in its cache root (format version 1; see
+`proxy.store.layout` and `proxy.store.index`):
 
     <root>/lock                          flock-ed by the one process using the store
     <root>/index.sqlite3                 SQLite (WAL), table files(key, size, sha256,
                                          last_access); format in PRAGMA user_version
-    <root>/files/v1/<shard>/<key>        complete, verified files;
-                                         <shard> = first 2 hex digits of sha256(key)
     <root>/tmp/<key>.<random>.part       downloads in progress; emptied at every open
 
 Keys match `[a-z0-9][a-z0-9-]{7,200}` (callers use e.g. `sha256-<hex>`, `url-<hex>`);
-anything else raises `InvalidKeyError`. `files/v1/` must resolve inside the root and no
-symbolic link is followed below it (`PathEscapeError`), so no path leaves the root.
+anything else raises `InvalidKeyError`; the backend refuses keys it cannot hold safely
+(`PathEscapeError`).
 
 What a crash can leave, and why it is harmless:
 - a partial download only ever lives in `tmp/`, which `open()` empties;
-- a file is fsync-ed, then recorded in the index (a durable commit), then renamed into
-  place, so the index may name a file that is missing, never the reverse. `lookup`
-  treats a missing file (or one of the wrong size) as a miss and drops its record;
-- eviction deletes the file before its record, with the same result.
-`open()` reads the total size from the index (`SELECT SUM(size)`) and never scans
-`files/`; the index is the truth.
+- a file is fsync-ed, then recorded in the index (a durable commit), then put into the
+  backend, so the index may name a blob that is missing, never the reverse. `lookup`
+  treats a missing blob (or one of the wrong size) as a miss and drops its record;
+- eviction deletes the blob before its record, with the same result.
+`open()` reads the total size from the index (`SELECT SUM(size)`) and never lists the
+backend; the index is the truth.
 
 Policy:
 - Concurrent `download()` calls for one key share the first call's download (and its
@@ -31,8 +31,9 @@ Policy:
 - A lookup only notes its access in memory; access stamps reach the index in batches
   (every `access_flush_interval` seconds, when `access_flush_batch` are pending, before
   an eviction, and at `close()`).
-- Blocking work that can take long (fsync, SQLite commits, unlinks) runs off the event
-  loop: index work on one dedicated thread, in submission order. Chunk writes and reads
+- Blocking work that can take long (fsync, SQLite commits, renames, unlinks) runs off the
+  event loop: index work on one dedicated thread, in submission order; the backend's own
+  work where the backend puts it. Evictions run one at a time. Chunk writes and reads
   (upstream chunks in, reads of up to 256 KiB out, all hot in the page cache) run on the
   loop. Measured, 1 GiB streamed to 20 readers: 3-5 s of CPU and 30 MiB peak RSS on the
   loop, against 14 s of CPU with a thread hop per read.
@@ -48,7 +49,6 @@ import functools
 import logging
 import os
 import shutil
-import stat
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -56,6 +56,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import ParamSpec, TypeVar
 
+from proxy.store.backend import BlobBackend, StoredFile
 from proxy.store.download import (
     Download,
     DownloadCounters,
@@ -77,8 +78,9 @@ from proxy.store.errors import (
     StoreLockedError,
     UpstreamFailed,
 )
-from proxy.store.index import AccessClock, IndexEntry, StoreIndex
-from proxy.store.layout import StoredFile, StoreLayout, check_key
+from proxy.store.index import AccessClock, StoreIndex
+from proxy.store.layout import StoreLayout, check_key
+from proxy.store.local_disk import LocalDiskBackend
 from proxy.store.verify import ExpectedFile
 
 __all__ = [
@@ -137,12 +139,15 @@ class FileStore:
         root: Path,
         max_bytes: int | None,
         *,
+        backend: BlobBackend | None = None,
         access_flush_interval: float = 10.0,
         access_flush_batch: int = 1024,
     ) -> None:
         if max_bytes is not None and max_bytes < 0:
             raise ValueError(f"max_bytes must be None or >= 0, not {max_bytes}")
         self._layout = StoreLayout(Path(root))
+        self.backend: BlobBackend = backend if backend is not None else LocalDiskBackend(root)
+        self._evicting = asyncio.Lock()
         self._max_bytes = max_bytes
         self._access_flush_interval = access_flush_interval
         self._access_flush_batch = access_flush_batch
@@ -171,11 +176,19 @@ class FileStore:
             raise StoreError(f"file store {self.root} is already open")
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-index")
         try:
-            self._index = await self._in_index_thread(self._open_sync)
+            index = await self._in_index_thread(self._open_sync)
         except BaseException:
             self._executor.shutdown(wait=False)
             self._executor = None
             raise
+        try:
+            await self.backend.prepare()
+        except BaseException:
+            await self._in_index_thread(self._close_sync, index)
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
+        self._index = index
         self._clock = AccessClock(self._index.newest_access)
         self._flush_wanted = asyncio.Event()
         self._flusher = asyncio.get_running_loop().create_task(
@@ -190,7 +203,7 @@ class FileStore:
 
     async def _evict_at_open(self, index: StoreIndex) -> None:
         try:
-            await self._in_index_thread(self._evict_sync, index, None)
+            await self._evict(index, None)
         except OSError:
             log.exception("evicting down to the size limit at open failed")
 
@@ -253,35 +266,35 @@ class FileStore:
 
     # -- the API -------------------------------------------------------------------
 
-    def lookup(self, key: str) -> StoredFile | None:
+    async def lookup(self, key: str) -> StoredFile | None:
         """The complete file for `key`, or None; a hit counts as a use for LRU.
 
         A key being downloaded is a miss (join its download with `download`). A record
-        whose file is missing or has the wrong size is a miss, and the record is dropped
-        (queued on the index thread now, so it runs before any later download's commit).
+        whose blob is missing or has the wrong size is a miss, and the record is dropped
+        before this returns, so a download that follows cannot be undone by it.
         """
         index = self._require_open()
-        path = self._layout.file_path(key)
+        self.backend.check(check_key(key))
         if key in self._in_flight:
             return None
         entry = index.entry(key)
         if entry is None:
             return None
-        if not _is_intact(path, entry):
-            log.warning("cached file %s is missing or damaged; dropping its record", path)
-            forgetting = self._in_index_thread(self._forget_sync, index, key, path)
-            forgetting.add_done_callback(_log_failure)
+        blob = await self.backend.open(key)
+        if blob is None or blob.size != entry.size:
+            log.warning("cached file %s is missing or damaged; dropping its record", key)
+            await self._forget(index, key)
             return None
         self._pending_accesses[key] = self._clock.tick()
         if len(self._pending_accesses) >= self._access_flush_batch:
             self._flush_wanted.set()
-        return StoredFile(path, entry.size, entry.sha256)
+        return StoredFile(key, entry.size, entry.sha256, blob)
 
     def download(self, key: str, source: Source, expected: ExpectedFile) -> Download:
         """The running download of `key`, or a new one from `source` checked against
         `expected`. Callers look the key up first: this always fetches when none runs."""
         self._require_open()
-        self._layout.file_path(key)
+        self.backend.check(check_key(key))
         running = self._in_flight.get(key)
         if running is not None:
             return running
@@ -365,7 +378,7 @@ class FileStore:
     async def _keep(
         self, key: str, tmp_path: Path, fd: int, size: int, sha256: str
     ) -> StoredFile | None:
-        """Move a verified download into the cache and evict what no longer fits."""
+        """Put a verified download into the backend and evict what no longer fits."""
         index = self._index
         if index is None or (self._max_bytes is not None and size > self._max_bytes):
             log.info("%s (%d bytes) is not kept: store closed or file too large", key, size)
@@ -373,9 +386,35 @@ class FileStore:
             return None
         await asyncio.to_thread(os.fsync, fd)
         accesses, self._pending_accesses = self._pending_accesses, {}
-        return await self._in_index_thread(
-            self._keep_sync, index, key, tmp_path, size, sha256, self._clock.tick(), accesses
-        )
+        stamp = self._clock.tick()
+        await self._in_index_thread(self._record_sync, index, key, size, sha256, stamp, accesses)
+        try:
+            blob = await self.backend.put(key, tmp_path, size)
+        except BaseException:
+            await self._in_index_thread(index.remove, [key])
+            raise
+        await self._evict(index, key)
+        return StoredFile(key, size, sha256, blob)
+
+    async def _forget(self, index: StoreIndex, key: str) -> None:
+        await self.backend.delete([key])
+        await self._in_index_thread(index.remove, [key])
+
+    async def _evict(self, index: StoreIndex, keep: str | None) -> None:
+        """Evict least recently used files (never `keep`) until within `max_bytes`."""
+        max_bytes = self._max_bytes
+        if max_bytes is None:
+            return
+        async with self._evicting:
+            while index.total_bytes > max_bytes and not (keep is None and self._closing):
+                victims = await self._in_index_thread(
+                    _eviction_victims, index, index.total_bytes - max_bytes, keep
+                )
+                if not victims:
+                    return
+                await self.backend.delete(victims)
+                removed = await self._in_index_thread(index.remove, victims)
+                self._evictions += len(removed)
 
     # -- internals (index thread) --------------------------------------------------
 
@@ -389,8 +428,6 @@ class FileStore:
             os.close(lock_fd)
             raise StoreLockedError(f"cache directory {layout.root} is in use") from None
         try:
-            layout.files_dir.mkdir(parents=True, exist_ok=True)
-            layout.check_files_dir()
             layout.tmp_dir.mkdir(exist_ok=True)
             _empty_directory(layout.tmp_dir)
             index = StoreIndex(layout.index_path)
@@ -406,68 +443,28 @@ class FileStore:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def _forget_sync(self, index: StoreIndex, key: str, path: Path) -> None:
-        with suppress(FileNotFoundError):
-            path.unlink()
-        index.remove([key])
-
-    def _keep_sync(
+    def _record_sync(
         self,
         index: StoreIndex,
         key: str,
-        tmp_path: Path,
         size: int,
         sha256: str,
         stamp: int,
         accesses: dict[str, int],
-    ) -> StoredFile:
+    ) -> None:
         index.record_accesses(accesses)
-        path = self._layout.file_path(key)
-        path.parent.mkdir(exist_ok=True)
         index.add(key, size, sha256, stamp)
-        try:
-            os.replace(tmp_path, path)
-        except BaseException:
-            index.remove([key])
-            raise
-        _fsync_directory(path.parent)
-        self._evict_sync(index, key)
-        return StoredFile(path, size, sha256)
-
-    def _evict_sync(self, index: StoreIndex, keep: str | None) -> None:
-        """Evict least recently used files (never `keep`) until within `max_bytes`."""
-        if self._max_bytes is None:
-            return
-        while index.total_bytes > self._max_bytes and not (keep is None and self._closing):
-            excess = index.total_bytes - self._max_bytes
-            victims: list[IndexEntry] = []
-            for entry in index.least_recently_used(_EVICTION_BATCH, keep):
-                victims.append(entry)
-                excess -= entry.size
-                if excess <= 0:
-                    break
-            if not victims:
-                return
-            paths = [self._layout.file_path(victim.key) for victim in victims]
-            for path in paths:
-                with suppress(FileNotFoundError):
-                    path.unlink()
-            for directory in {path.parent for path in paths}:
-                _fsync_directory(directory)
-            self._evictions += len(index.remove([victim.key for victim in victims]))
 
 
-def _log_failure(future: asyncio.Future[None]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.error("updating the cache index failed", exc_info=future.exception())
-
-
-def _is_intact(path: Path, entry: IndexEntry) -> bool:
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        return False
-    return stat.S_ISREG(info.st_mode) and info.st_size == entry.size
+def _eviction_victims(index: StoreIndex, excess: int, keep: str | None) -> list[str]:
+    """The least recently used keys (never `keep`) whose sizes cover `excess` bytes."""
+    victims: list[str] = []
+    for entry in index.least_recently_used(_EVICTION_BATCH, keep):
+        victims.append(entry.key)
+        excess -= entry.size
+        if excess <= 0:
+            break
+    return victims
 
 
 def _empty_directory(directory: Path) -> None:
@@ -477,11 +474,3 @@ def _empty_directory(directory: Path) -> None:
                 shutil.rmtree(entry.path)
             else:
                 os.unlink(entry.path)
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

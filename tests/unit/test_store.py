@@ -44,7 +44,8 @@ from proxy.store.file_store import (
     StoreLockedError,
     UpstreamFailed,
 )
-from proxy.store.layout import KEY_PATTERN, StoreLayout, shard_of
+from proxy.store.layout import KEY_PATTERN
+from proxy.store.local_disk import LocalDiskBackend, shard_of
 
 T = TypeVar("T")
 CHUNK = 64 * 1024
@@ -154,7 +155,7 @@ async def store(tmp_path: Path) -> AsyncIterator[FileStore]:
 async def store_payload(store: FileStore, data: bytes) -> Path:
     stored = await within(store.download(key_of(data), FakeUpstream(data), expect(data)).result())
     assert stored is not None
-    return stored.path
+    return stored.blob.path
 
 
 # -- sharing and streaming ------------------------------------------------------------
@@ -180,9 +181,9 @@ async def test_twenty_concurrent_readers_share_one_upstream_request(store: FileS
     assert len(shared) == 1
     # The clients had every byte once verified; storing (fsync, rename) finishes after.
     assert await within(outcomes[0][0].result()) is not None
-    stored = store.lookup(key)
+    stored = await store.lookup(key)
     assert stored is not None
-    assert stored.path.read_bytes() == PAYLOAD
+    assert stored.blob.path.read_bytes() == PAYLOAD
     assert (stored.size, stored.sha256) == (len(PAYLOAD), sha256_of(PAYLOAD))
     stats = store.stats
     assert (stats.bytes_from_upstream, stats.file_count, stats.total_bytes) == (
@@ -254,8 +255,8 @@ async def test_download_goes_on_and_is_stored_when_its_only_client_leaves(
 
     stored = await within(download.result())
     assert stored is not None
-    assert stored.path.read_bytes() == PAYLOAD
-    assert store.lookup(key_of(PAYLOAD)) == stored
+    assert stored.blob.path.read_bytes() == PAYLOAD
+    assert await store.lookup(key_of(PAYLOAD)) == stored
     assert upstream.calls == 1
 
 
@@ -263,10 +264,10 @@ async def test_a_key_being_downloaded_is_a_lookup_miss_until_stored(store: FileS
     upstream = FakeUpstream(PAYLOAD, pause_before_chunk=1)
     download = store.download(key_of(PAYLOAD), upstream, expect(PAYLOAD))
     await within(upstream.paused.wait())
-    assert store.lookup(key_of(PAYLOAD)) is None
+    assert await store.lookup(key_of(PAYLOAD)) is None
     upstream.release.set()
     await within(download.result())
-    assert store.lookup(key_of(PAYLOAD)) is not None
+    assert await store.lookup(key_of(PAYLOAD)) is not None
 
 
 async def test_an_empty_file_is_downloaded_and_stored(store: FileStore) -> None:
@@ -300,7 +301,7 @@ async def test_hash_mismatch_fails_every_reader_and_keeps_nothing(tmp_path: Path
         with pytest.raises(HashMismatch):
             await downloads[0].result()
         assert upstream.calls == 1
-        assert store.lookup(key) is None
+        assert await store.lookup(key) is None
         assert store.stats.hash_mismatches == 1
         assert store.stats.file_count == 0
         assert tmp_entries(root) == []
@@ -313,7 +314,7 @@ async def test_every_named_hash_is_checked_not_only_sha256(store: FileStore) -> 
     _received, failure = await within(read_until_failure(download))
     assert isinstance(failure, HashMismatch)
     assert "md5" in str(failure)
-    assert store.lookup(key_of(PAYLOAD)) is None
+    assert await store.lookup(key_of(PAYLOAD)) is None
 
 
 async def test_hash_names_and_digests_are_compared_case_insensitively(store: FileStore) -> None:
@@ -336,7 +337,7 @@ async def test_without_hashes_the_file_is_accepted_and_its_sha256_recorded(
         assert stored is not None
         assert stored.sha256 == sha256_of(PAYLOAD)
     async with FileStore(root, None) as reopened:
-        again = reopened.lookup(key)
+        again = await reopened.lookup(key)
         assert again is not None
         assert again.sha256 == sha256_of(PAYLOAD)
 
@@ -353,7 +354,7 @@ async def test_more_bytes_than_the_page_says_fail_without_reading_to_the_end(
     assert upstream.chunks_sent < len(PAYLOAD) // CHUNK
     assert upstream.closed
     assert store.stats.size_mismatches == 1
-    assert store.lookup(key_of(PAYLOAD)) is None
+    assert await store.lookup(key_of(PAYLOAD)) is None
 
 
 async def test_fewer_bytes_than_the_page_says_fail_at_the_end(store: FileStore) -> None:
@@ -363,7 +364,7 @@ async def test_fewer_bytes_than_the_page_says_fail_at_the_end(store: FileStore) 
     assert isinstance(failure, SizeMismatch)
     assert 0 < len(received) < len(PAYLOAD)
     assert PAYLOAD.startswith(received)
-    assert store.lookup(key_of(PAYLOAD)) is None
+    assert await store.lookup(key_of(PAYLOAD)) is None
 
 
 async def test_an_announced_length_other_than_the_page_size_fails_before_reading(
@@ -399,7 +400,7 @@ async def test_upstream_breaking_off_mid_stream_fails_readers_and_keeps_nothing(
         assert isinstance(failure.__cause__, ConnectionResetError)
         assert 0 < len(received) < 2 * CHUNK
         assert PAYLOAD.startswith(received)
-        assert store.lookup(key_of(PAYLOAD)) is None
+        assert await store.lookup(key_of(PAYLOAD)) is None
         assert store.stats.upstream_failures == 1
         assert store.stats.downloads_in_flight == 0
         assert tmp_entries(root) == []
@@ -438,7 +439,7 @@ async def test_a_body_shorter_than_announced_is_an_upstream_failure(store: FileS
     assert "of 307304 bytes" in str(failure)
     assert 0 < len(received) < len(PAYLOAD)
     assert PAYLOAD.startswith(received)
-    assert store.lookup("url-short-body-1") is None
+    assert await store.lookup("url-short-body-1") is None
 
 
 async def test_closing_the_store_aborts_running_downloads(tmp_path: Path) -> None:
@@ -454,9 +455,9 @@ async def test_closing_the_store_aborts_running_downloads(tmp_path: Path) -> Non
     assert isinstance(failure, DownloadAborted)
     assert tmp_entries(root) == []
     with pytest.raises(StoreClosedError):
-        store.lookup(key_of(PAYLOAD))
+        await store.lookup(key_of(PAYLOAD))
     async with FileStore(root, None) as reopened:
-        assert reopened.lookup(key_of(PAYLOAD)) is None
+        assert await reopened.lookup(key_of(PAYLOAD)) is None
 
 
 # -- restart, crash safety, no scanning -------------------------------------------------
@@ -468,16 +469,16 @@ async def test_restart_keeps_files_and_lru_order(tmp_path: Path) -> None:
     async with FileStore(root, 3000) as store:
         for data in (a, b, c):
             await store_payload(store, data)
-        assert store.lookup(key_of(a)) is not None  # a becomes the most recently used
+        assert await store.lookup(key_of(a)) is not None  # a becomes the most recently used
     async with FileStore(root, 3000) as reopened:
         assert (reopened.stats.file_count, reopened.stats.total_bytes) == (3, 3000)
         await store_payload(reopened, d)
         assert reopened.stats.evictions == 1
-        assert reopened.lookup(key_of(b)) is None
+        assert await reopened.lookup(key_of(b)) is None
         for data in (a, c, d):
-            stored = reopened.lookup(key_of(data))
+            stored = await reopened.lookup(key_of(data))
             assert stored is not None
-            assert stored.path.read_bytes() == data
+            assert stored.blob.path.read_bytes() == data
 
 
 async def test_a_file_deleted_behind_the_store_is_a_miss_and_is_forgotten(
@@ -490,11 +491,11 @@ async def test_a_file_deleted_behind_the_store_is_a_miss_and_is_forgotten(
     async with FileStore(root, None) as reopened:
         # The index is trusted at open (no scan), so the loss shows only on lookup.
         assert reopened.stats.file_count == 1
-        assert reopened.lookup(key_of(PAYLOAD)) is None
+        assert await reopened.lookup(key_of(PAYLOAD)) is None
     async with FileStore(root, None) as again:
         assert (again.stats.file_count, again.stats.total_bytes) == (0, 0)
         await store_payload(again, PAYLOAD)
-        assert again.lookup(key_of(PAYLOAD)) is not None
+        assert await again.lookup(key_of(PAYLOAD)) is not None
 
 
 async def test_a_truncated_file_is_a_miss_and_is_removed(tmp_path: Path) -> None:
@@ -502,7 +503,7 @@ async def test_a_truncated_file_is_a_miss_and_is_removed(tmp_path: Path) -> None
     async with FileStore(root, None) as store:
         path = await store_payload(store, PAYLOAD)
         path.write_bytes(PAYLOAD[:100])
-        assert store.lookup(key_of(PAYLOAD)) is None
+        assert await store.lookup(key_of(PAYLOAD)) is None
     assert not path.exists()
     async with FileStore(root, None) as reopened:
         assert reopened.stats.file_count == 0
@@ -518,7 +519,7 @@ async def test_open_trusts_the_index_and_ignores_unindexed_files(tmp_path: Path)
     stray.write_bytes(b"stray")
     async with FileStore(root, None) as store:
         assert (store.stats.file_count, store.stats.total_bytes) == (0, 0)
-        assert store.lookup(stray_key) is None
+        assert await store.lookup(stray_key) is None
 
 
 async def test_leftover_partial_downloads_are_removed_at_open(tmp_path: Path) -> None:
@@ -528,7 +529,7 @@ async def test_leftover_partial_downloads_are_removed_at_open(tmp_path: Path) ->
     (root / "tmp" / "stray-dir" / "inner").write_bytes(b"x")
     async with FileStore(root, None) as store:
         assert tmp_entries(root) == []
-        assert store.lookup(key_of(PAYLOAD)) is None
+        assert await store.lookup(key_of(PAYLOAD)) is None
 
 
 CRASHING_PROCESS = textwrap.dedent(
@@ -547,7 +548,7 @@ CRASHING_PROCESS = textwrap.dedent(
             return SourceResponse(len(first), chunks())
         sha = hashlib.sha256(first).hexdigest()
         await store.download("sha256-" + sha, whole, ExpectedFile({"sha256": sha})).result()
-        store.lookup("sha256-" + sha)
+        await store.lookup("sha256-" + sha)
         async def hanging():
             async def chunks():
                 yield b"partial" * 10000
@@ -580,10 +581,10 @@ def test_a_process_killed_mid_download_leaves_a_usable_cache(tmp_path: Path) -> 
         first = b"first file" * 1000
         async with FileStore(root, None) as store:
             assert tmp_entries(root) == []
-            stored = store.lookup(key_of(first))
+            stored = await store.lookup(key_of(first))
             assert stored is not None
-            assert stored.path.read_bytes() == first
-            assert store.lookup("url-0000000000000000") is None
+            assert stored.blob.path.read_bytes() == first
+            assert await store.lookup("url-0000000000000000") is None
             assert store.stats.file_count == 1
 
     asyncio.run(reopen())
@@ -613,7 +614,7 @@ async def test_an_index_of_an_unknown_format_is_refused(tmp_path: Path) -> None:
 async def test_using_a_store_that_is_not_open_is_an_error(tmp_path: Path) -> None:
     store = FileStore(tmp_path / "cache", None)
     with pytest.raises(StoreClosedError):
-        store.lookup(key_of(PAYLOAD))
+        await store.lookup(key_of(PAYLOAD))
     with pytest.raises(StoreClosedError):
         store.download(key_of(PAYLOAD), FakeUpstream(PAYLOAD), expect(PAYLOAD))
 
@@ -626,16 +627,16 @@ async def test_eviction_removes_the_least_recently_used_files_first(tmp_path: Pa
     a, b, c, d, e = (bytes([n]) * 1000 for n in range(5))
     async with FileStore(root, 3000) as store:
         paths = {data: await store_payload(store, data) for data in (a, b, c)}
-        assert store.lookup(key_of(a)) is not None
-        assert store.lookup(key_of(b)) is not None
+        assert await store.lookup(key_of(a)) is not None
+        assert await store.lookup(key_of(b)) is not None
         paths[d] = await store_payload(store, d)  # order now: c, a, b, d -> c goes
         assert not paths[c].exists()
         assert all(paths[data].exists() for data in (a, b, d))
         paths[e] = await store_payload(store, e)  # a, b, d, e -> a goes
         assert not paths[a].exists()
         assert all(paths[data].exists() for data in (b, d, e))
-        assert store.lookup(key_of(c)) is None
-        assert store.lookup(key_of(a)) is None
+        assert await store.lookup(key_of(c)) is None
+        assert await store.lookup(key_of(a)) is None
         stats = store.stats
         assert (stats.evictions, stats.file_count, stats.total_bytes) == (2, 3, 3000)
         assert len(files_on_disk(root)) == 3
@@ -649,7 +650,7 @@ async def test_a_file_larger_than_the_store_is_served_but_not_kept(tmp_path: Pat
         download = store.download(key_of(PAYLOAD), FakeUpstream(PAYLOAD), expect(PAYLOAD))
         assert await within(read_all(download)) == PAYLOAD
         assert await within(download.result()) is None
-        assert store.lookup(key_of(PAYLOAD)) is None
+        assert await store.lookup(key_of(PAYLOAD)) is None
         assert small_path.exists()
         assert (store.stats.file_count, store.stats.evictions) == (1, 0)
         assert tmp_entries(root) == []
@@ -664,8 +665,8 @@ async def test_open_evicts_when_the_limit_shrank(tmp_path: Path) -> None:
     async with FileStore(root, 2000) as smaller:
         await smaller.startup_eviction()  # it runs in the background, after open()
         assert (smaller.stats.file_count, smaller.stats.total_bytes) == (2, 2000)
-        assert smaller.lookup(key_of(a)) is None
-        assert smaller.lookup(key_of(c)) is not None
+        assert await smaller.lookup(key_of(a)) is None
+        assert await smaller.lookup(key_of(c)) is not None
 
 
 async def test_hits_are_stamped_in_memory_and_written_in_batches(tmp_path: Path) -> None:
@@ -683,12 +684,12 @@ async def test_hits_are_stamped_in_memory_and_written_in_batches(tmp_path: Path)
         await store_payload(store, PAYLOAD)
         stored_at = stamp_on_disk(key_of(PAYLOAD))
         for _ in range(50):
-            assert store.lookup(key_of(PAYLOAD)) is not None
+            assert await store.lookup(key_of(PAYLOAD)) is not None
         assert stamp_on_disk(key_of(PAYLOAD)) == stored_at
         await store.flush_accesses()
         flushed_at = stamp_on_disk(key_of(PAYLOAD))
         assert flushed_at > stored_at
-        assert store.lookup(key_of(PAYLOAD)) is not None
+        assert await store.lookup(key_of(PAYLOAD)) is not None
     assert stamp_on_disk(key_of(PAYLOAD)) > flushed_at
 
 
@@ -716,7 +717,7 @@ async def test_invalid_keys_are_rejected_before_any_file_is_touched(
 ) -> None:
     upstream = FakeUpstream(PAYLOAD)
     with pytest.raises(InvalidKeyError, match="invalid cache key"):
-        store.lookup(bad_key)
+        await store.lookup(bad_key)
     with pytest.raises(InvalidKeyError):
         store.download(bad_key, upstream, expect(PAYLOAD))
     assert upstream.calls == 0
@@ -732,7 +733,7 @@ async def test_a_planted_symlink_cannot_lead_a_key_outside_the_cache(
     shard = store.root / "files" / "v1" / shard_of(key)
     shard.symlink_to(outside, target_is_directory=True)
     with pytest.raises(PathEscapeError):
-        store.lookup(key)
+        await store.lookup(key)
     with pytest.raises(PathEscapeError):
         store.download(key, FakeUpstream(b"victim"), expect(b"victim"))
     assert list(outside.iterdir()) == []
@@ -748,7 +749,7 @@ async def test_a_planted_file_symlink_is_refused_not_followed(
     path.parent.mkdir()
     path.symlink_to(secret)
     with pytest.raises(PathEscapeError):
-        store.lookup(key)
+        await store.lookup(key)
 
 
 async def test_a_files_folder_that_leads_outside_the_root_is_refused(tmp_path: Path) -> None:
@@ -766,9 +767,9 @@ async def test_a_files_folder_that_leads_outside_the_root_is_refused(tmp_path: P
 
 @given(st.text(max_size=220) | st.from_regex(KEY_PATTERN, fullmatch=True))
 def test_any_accepted_key_names_a_file_inside_the_files_folder(key: str) -> None:
-    layout = StoreLayout(Path("/cache-root"))
+    layout = LocalDiskBackend(Path("/cache-root"))
     try:
-        path = layout.file_path(key)
+        path = layout.path_of(key)
     except InvalidKeyError:
         assert not KEY_PATTERN.fullmatch(key)
         return
@@ -862,7 +863,7 @@ async def test_a_real_aiohttp_upstream_on_loopback_is_streamed_and_stored(
         assert await within(asyncio.gather(*readers)) == [PAYLOAD] * 5
         stored = await within(downloads[0].result())
         assert stored is not None
-        assert stored.path.read_bytes() == PAYLOAD
+        assert stored.blob.path.read_bytes() == PAYLOAD
         assert requests["file"] == 1
 
         broken = store.download(
@@ -873,7 +874,7 @@ async def test_a_real_aiohttp_upstream_on_loopback_is_streamed_and_stored(
         with pytest.raises(UpstreamStatusError) as raised:
             await within(broken.ready())
         assert raised.value.status == 503
-        assert store.lookup("url-broken-file-0000") is None
+        assert await store.lookup("url-broken-file-0000") is None
 
 
 async def test_close_completes_while_a_batch_flush_is_being_requested(tmp_path: Path) -> None:
@@ -882,6 +883,6 @@ async def test_close_completes_while_a_batch_flush_is_being_requested(tmp_path: 
     await store.open()
     await store_payload(store, PAYLOAD)
     # The hit wakes the flusher; close() cancels it in the same loop iteration.
-    assert store.lookup(key_of(PAYLOAD)) is not None
+    assert await store.lookup(key_of(PAYLOAD)) is not None
     async with asyncio.timeout(20):
         await store.close()
