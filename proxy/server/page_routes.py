@@ -7,6 +7,8 @@ for the view -> render HTML or JSON, cached per (upstream page version, view, fi
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import replace
@@ -27,13 +29,16 @@ from proxy.simple.filenames import parse_variants_json_filename
 from proxy.simple.model import ProjectPage
 from proxy.upstreams.memo import remember
 from proxy.upstreams.source import redact
-from proxy.upstreams.variant_metadata import ProjectVariants
+from proxy.upstreams.variant_metadata import NO_VARIANTS, ProjectVariants
 from proxy.urls.links import FILE_ID_RE, LABELS_RE, file_href, variants_json_href
 from proxy.urls.paths import PagePath, parse_page_path
 from proxy.variants.metadata import subset_variants_json
+from proxy.variants.properties import VariantProperty
 from proxy.variants.rewrite import legacy_view, native_view
 from proxy.variants.sources import ResolvedFingerprint, resolve_fingerprint
 
+# Pages with more files than this are rewritten and rendered in a worker thread.
+THREAD_BUILD_FILES = 2000
 STALE_WARNING = '110 variant-proxy "Response is Stale"'
 PAGE_VARY = "Accept, Variant-Properties, Variant-Hardware"
 
@@ -71,12 +76,25 @@ def _with_proxy_links(
                 )
             )
         else:
-            files.append(
-                replace(
-                    dist, url=root + file_href(page.name, dist).lstrip("/"), provenance=provenance
-                )
-            )
+            files.append(dist.with_url(root + file_href(page.name, dist)[1:], provenance))
     return replace(page, files=tuple(files))
+
+
+def _build_body(
+    page: ProjectPage,
+    variants: ProjectVariants,
+    path: PagePath,
+    properties: tuple[VariantProperty, ...] | None,
+    fmt: PageFormat,
+) -> bytes:
+    """The page as sent: the view for the fingerprint, links to the proxy, rendered."""
+    if variants is NO_VARIANTS:
+        # No file can be a variant wheel or a variants.json: every view is the page itself.
+        shown, kept_labels = page, {}
+    else:
+        view = (native_view if path.native else legacy_view)(page, variants.by_version, properties)
+        shown, kept_labels = view.page, dict(view.kept_labels)
+    return _render(_with_proxy_links(shown, _relative_root(path), variants, kept_labels), fmt)
 
 
 def _render(page: ProjectPage, fmt: PageFormat) -> bytes:
@@ -146,11 +164,12 @@ async def page_handler(request: web.Request) -> web.StreamResponse:
     if rendered is not None and rendered.version == version:
         return _decorate(_page_response(rendered.body, fmt, merged.stale, "hit"), resolved)
     properties = fingerprint.properties if fingerprint is not None else None
-    view = (native_view if path.native else legacy_view)(
-        merged.page, variants.by_version, properties
+    build = functools.partial(_build_body, merged.page, variants, path, properties, fmt)
+    # A big page's pure-Python work in a thread lets the loop run every few ms (the GIL's
+    # switch interval); on the loop it would hold every other request until done.
+    body = (
+        await asyncio.to_thread(build) if len(merged.page.files) > THREAD_BUILD_FILES else build()
     )
-    page = _with_proxy_links(view.page, _relative_root(path), variants, view.kept_labels)
-    body = _render(page, fmt)
     remember(state.rendered, cache_key, RenderedPage(body, version))
     return _decorate(_page_response(body, fmt, merged.stale, "miss"), resolved)
 

@@ -24,6 +24,7 @@ from proxy.simple.common import (
 )
 from proxy.simple.model import CoreMetadata, DistFile, ProjectPage, Yanked
 from proxy.simple.names import normalize_name
+from proxy.urls.join import LinkResolver
 
 _REPOSITORY_VERSION_META = "pypi:repository-version"
 _LINKS_FOR = re.compile(r"^\s*links\s+for\s+(.+?)\s*$", re.IGNORECASE | re.DOTALL)
@@ -111,8 +112,9 @@ def parse_project_html(text: str, page_url: str) -> ProjectPage:
         api_version = reader.api_version.strip()
         parse_api_version(api_version, f"<meta name={_REPOSITORY_VERSION_META!r}> content")
     base = page_url if reader.base_href is None else urljoin(page_url, reader.base_href.strip())
+    links = LinkResolver(base)
     files = tuple(
-        _dist_file(attrs, anchor_text, base)
+        _dist_file(attrs, anchor_text, links)
         for attrs, anchor_text in reader.anchors
         if attrs.get("href") is not None
     )
@@ -128,8 +130,8 @@ def _project_name(title: str | None, heading: str | None, page_url: str) -> str:
     return name_from_url(page_url)
 
 
-def _dist_file(attrs: Attributes, anchor_text: str, base: str) -> DistFile:
-    url = urljoin(base, (attrs.get("href") or "").strip())
+def _dist_file(attrs: Attributes, anchor_text: str, links: LinkResolver) -> DistFile:
+    url = links.resolve((attrs.get("href") or "").strip())
     url, hashes = _split_hash_fragment(url)
     filename = anchor_text.strip() or unquote(urlsplit(url).path.rpartition("/")[2])
     core_metadata_text = attrs.get("data-core-metadata", attrs.get("data-dist-info-metadata"))

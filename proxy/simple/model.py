@@ -34,6 +34,23 @@ class DistFile:
     # Keys of a PEP 691 file entry that this model does not name, kept so they survive.
     extra: Mapping[str, Any] = field(default_factory=dict)
 
+    def with_url(self, url: str, provenance: str | None) -> DistFile:
+        """This file listed at another URL: `dataclasses.replace`, a tenth of its cost (a
+        page of 20k files is rewritten on every cold request)."""
+        return DistFile(
+            self.filename,
+            url,
+            self.hashes,
+            self.requires_python,
+            self.yanked,
+            self.core_metadata,
+            self.gpg_sig,
+            self.size,
+            self.upload_time,
+            provenance,
+            self.extra,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ProjectPage:

@@ -197,7 +197,8 @@ class ProjectPages:
             pages = [
                 (item, await self._parse_cached(item.upstream, item.cached)) for item in loaded
             ]
-            merged = self._merge(project, pages, warnings=warnings)
+            size = sum(len(item.cached.body) for item, _ in pages)
+            merged = await _maybe_in_thread(size, self._merge, project, pages, warnings)
         remember(self._memo, project, merged)
         return merged
 

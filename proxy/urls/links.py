@@ -15,6 +15,7 @@ from proxy.simple.model import DistFile
 
 FILE_ID_RE = re.compile(r"^(sha256-[0-9a-f]{64}|url-[0-9a-f]{40})$")
 FILENAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!~-]*$")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def _url_id(url: str) -> str:
@@ -23,7 +24,7 @@ def _url_id(url: str) -> str:
 
 def file_id(dist: DistFile) -> str:
     sha256 = dist.hashes.get("sha256", "").lower()
-    if re.fullmatch(r"[0-9a-f]{64}", sha256):
+    if _SHA256_HEX.fullmatch(sha256):
         return f"sha256-{sha256}"
     return _url_id(dist.url)
 
@@ -37,7 +38,7 @@ def metadata_id(dist: DistFile) -> str:
     """Store key of the PEP 658 metadata file of `dist`."""
     hashes = dist.core_metadata if isinstance(dist.core_metadata, Mapping) else {}
     sha256 = str(hashes.get("sha256", "")).lower()
-    if re.fullmatch(r"[0-9a-f]{64}", sha256):
+    if _SHA256_HEX.fullmatch(sha256):
         return f"sha256-{sha256}"
     return _url_id(metadata_url(dist))
 

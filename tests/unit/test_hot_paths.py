@@ -1,13 +1,16 @@
-"""Weight-bounded memos, and the cheap scan that lets pages without variants skip the
-variant machinery."""
+"""Hot-path helpers: weight-bounded memos, the cheap scan that lets pages without variants
+skip the variant machinery (and that it is right to), and the fast `DistFile.with_url`."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from proxy.simple.model import DistFile, ProjectPage
 from proxy.upstreams.memo import remember, weighted_lru
 from proxy.upstreams.variant_metadata import may_have_variants
+from proxy.variants.properties import VariantProperty
+from proxy.variants.rewrite import legacy_view, native_view
 
 
 @dataclass(frozen=True)
@@ -42,3 +45,24 @@ def test_only_pages_with_a_labelled_wheel_or_a_variants_json_may_have_variants()
     assert not may_have_variants(_page("pkg-1.0.tar.gz", "pkg-1.0-cp312-cp312-linux_x86_64.whl"))
     assert may_have_variants(_page("pkg-1.0-cp312-cp312-linux_x86_64-x86v3.whl"))
     assert may_have_variants(_page("pkg-1.0-variants.json"))
+
+
+def test_with_url_is_replace_for_every_field() -> None:
+    values = {f.name: f"value-of-{f.name}" for f in dataclasses.fields(DistFile)}
+    dist = DistFile(**values)  # type: ignore[arg-type]
+    assert dist.with_url("u", "p") == dataclasses.replace(dist, url="u", provenance="p")
+
+
+def test_a_page_without_variant_names_is_its_own_legacy_and_native_view() -> None:
+    page = _page(
+        "pkg-1.0.tar.gz",
+        "pkg-1.0-cp312-cp312-linux_x86_64.whl",
+        "pkg-1.0-py3-none-any.whl",
+        "pkg-1.0.zip",
+        "pkg-1.0.exe",
+    )
+    assert not may_have_variants(page)
+    fingerprints = (None, (), (VariantProperty("x86_64", "level", "v3"),))
+    for view in (legacy_view, native_view):
+        for fingerprint in fingerprints:
+            assert view(page, {}, fingerprint).page.files == page.files
