@@ -178,14 +178,19 @@ class Coordinator:
         )
 
     async def _listen(self, forget: Callable[[str], None]) -> None:
+        delay = 0.5
         while True:
             try:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.subscribe(self.key("channel", "invalidate"))
+                    delay = 0.5
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
                             forget(bytes(message["data"]).decode())
             except (RedisError, OSError) as exc:
                 self.last_error = f"redis: {exc}"[:300]
-                log.warning("invalidation channel lost (%s); retrying", exc)
-            await asyncio.sleep(1.0)
+                if delay == 0.5:
+                    log.warning("invalidation channel lost (%s); retrying", exc)
+            # Retried with backoff (at most every 30 s) while Redis is down.
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)

@@ -7,7 +7,10 @@ invalidations need Redis. `problems()` gives `/health` the reasons the replica i
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -17,6 +20,9 @@ from proxy.cluster.pages import RedisPages
 from proxy.cluster.settings import ClusterSettings, S3Settings
 from proxy.store.file_store import FileStore
 from proxy.store.s3 import S3Blobs
+
+# A load balancer's health check must get its answer in time, even when a store hangs.
+HEALTH_CHECK_TIMEOUT_S = 2.0
 
 
 class Replica:
@@ -46,7 +52,7 @@ class Replica:
     def listening(self, url: str) -> None:
         """The replica's own URL, the advertised one unless `advertise_url` is set."""
         if self.coordinator is not None and self._advertise is None:
-            self.coordinator.advertise_url = url.rstrip("/")
+            self.coordinator.advertise_url = reachable_url(url)
 
     async def close(self) -> None:
         if self.files is not None:
@@ -67,14 +73,32 @@ class Replica:
         return None
 
     async def problems(self) -> list[str]:
-        """Why this replica is degraded (empty: all well)."""
-        reasons = []
+        """Why this replica is degraded (empty: all well); answers within about 2 s."""
+        checks = []
         if self.blobs is not None:
-            reason = await self.blobs.check()
-            if reason is not None:
-                reasons.append(reason)
+            checks.append(("object store", self.blobs.check()))
         if self.coordinator is not None:
-            reason = await self.coordinator.check()
+            checks.append(("redis", self.coordinator.check()))
+        reasons = []
+        for name, check in checks:
+            try:
+                async with asyncio.timeout(HEALTH_CHECK_TIMEOUT_S):
+                    reason = await check
+            except TimeoutError:
+                reason = f"{name}: no answer within {HEALTH_CHECK_TIMEOUT_S:g} s"
             if reason is not None:
                 reasons.append(reason)
         return reasons
+
+
+def reachable_url(listening_url: str) -> str:
+    """The listening URL, with a wildcard address (0.0.0.0, ::) replaced by this host's own
+    address: what its hostname resolves to, as in a container or a Kubernetes pod."""
+    parts = urlsplit(listening_url.rstrip("/"))
+    if parts.hostname not in ("0.0.0.0", "::"):
+        return parts.geturl()
+    try:
+        address = socket.gethostbyname(socket.gethostname())
+    except OSError:
+        address = "127.0.0.1"
+    return f"{parts.scheme}://{address}:{parts.port}"
