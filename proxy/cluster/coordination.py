@@ -76,6 +76,7 @@ class Coordinator:
         self.lock_ttl_s = lock_ttl_s
         self.advertise_url = ""
         self.last_error: str | None = None
+        self.errors = 0
         self._listener: asyncio.Task[None] | None = None
 
     @property
@@ -96,6 +97,7 @@ class Coordinator:
         try:
             answer = await operation()
         except (RedisError, OSError) as exc:
+            self.errors += 1
             self.last_error = f"redis: {exc}"[:300]
             raise CoordinationError(self.last_error) from exc
         self.last_error = None

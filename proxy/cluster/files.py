@@ -53,6 +53,21 @@ _BROKEN_STREAM: tuple[type[Exception], ...] = (*STORE_ERRORS, aiohttp.ClientErro
 
 
 @dataclass
+class ClusterCounters:
+    """Running totals of one replica's cluster fetches, for metrics."""
+
+    # Sources opened, by kind ("bucket", "upstream", "peer").
+    sources: dict[str, int] = field(default_factory=dict)
+    # Streams that broke off mid-file and went on from another source.
+    resumed: int = 0
+    # Writes to the bucket, by outcome ("stored", "present", "failed").
+    bucket_writes: dict[str, int] = field(default_factory=dict)
+
+    def count(self, table: dict[str, int], name: str) -> None:
+        table[name] = table.get(name, 0) + 1
+
+
+@dataclass
 class _Job:
     """One replica's fetch of one file: its download, and whether it went upstream."""
 
@@ -84,6 +99,7 @@ class ClusterFiles:
         self.session = session
         self._jobs: dict[str, _Job] = {}
         self._finishing: set[asyncio.Task[None]] = set()
+        self.counters = ClusterCounters()
 
     @property
     def advertise_url(self) -> str:
@@ -142,6 +158,7 @@ class ClusterFiles:
         except DownloadFailed:
             pass  # the download logged it; nothing is stored
         except Exception:
+            self.counters.count(self.counters.bucket_writes, "failed")
             log.exception("storing %s in the bucket failed", job.key)
         finally:
             if job.lock is not None and self.coordinator is not None:
@@ -150,6 +167,7 @@ class ClusterFiles:
     async def _store_in_bucket(self, job: _Job, sha256: str, size: int) -> None:
         assert job.download is not None
         created = await self.blobs.put(sha256, size, job.download.stream())
+        self.counters.count(self.counters.bucket_writes, "stored" if created else "present")
         log.info("%s %s the bucket", job.key, "stored in" if created else "already in")
         if content_sha256(job.key) is None and self.coordinator is not None:
             await self.coordinator.remember_sha256(job.key, sha256)
@@ -167,7 +185,7 @@ class _ClusterFetch:
         self._length = expected.size
 
     async def open(self) -> SourceResponse:
-        kind, length, chunks = await self._next_source(0)
+        kind, length, chunks = await self._opened(0)
         if length is not None:
             self._length = length
         return SourceResponse(length, self._follow(kind, chunks))
@@ -190,7 +208,13 @@ class _ClusterFetch:
                 )
             finally:
                 await _close(chunks)
-            kind, _, chunks = await self._next_source(delivered)
+            self._files.counters.resumed += 1
+            kind, _, chunks = await self._opened(delivered)
+
+    async def _opened(self, offset: int) -> tuple[SourceKind, int | None, AsyncIterator[bytes]]:
+        opened = await self._next_source(offset)
+        self._files.counters.count(self._files.counters.sources, opened[0])
+        return opened
 
     async def _next_source(
         self, offset: int

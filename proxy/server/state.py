@@ -18,6 +18,7 @@ import cachetools
 from aiohttp import web
 
 from proxy.cluster.files import ClusterFiles
+from proxy.cluster.metrics import ClusterCollector
 from proxy.cluster.replica import Replica
 from proxy.config import ConfigError, Settings
 from proxy.pages.cache import PageCache
@@ -72,9 +73,6 @@ class ProxyState:
             settings.cache_dir / "store", settings.max_size if settings.max_size > 0 else None
         )
         self.upstreams: tuple[UpstreamSource, ...] = ()
-        self.cluster = (
-            Replica(settings.s3, settings.cluster) if settings.s3 or settings.cluster else None
-        )
         self.pages: ProjectPages | None = None
         self.profiles = build_profiles(settings)
         self.variant_metadata = VariantMetadata(
@@ -98,6 +96,12 @@ class ProxyState:
                 store_figures=self.store.figures,
             )
         )
+
+        self.cluster = (
+            Replica(settings.s3, settings.cluster) if settings.s3 or settings.cluster else None
+        )
+        if self.cluster is not None:
+            self.metrics.registry.register(ClusterCollector(self.cluster))
 
     def detected_fingerprint(self) -> Fingerprint:
         """This machine's own fingerprint, detected once (for loopback clients, opt-in)."""

@@ -149,6 +149,10 @@ def test_thirty_clients_on_three_replicas_make_one_upstream_download(
     assert upstream.count(upstream.file_path(FILENAME)) == 1
     assert wait_until(lambda: cluster.objects() == {f"blobs/{expected}": BIG_BYTES})
     assert cluster.unfinished_uploads() == []
+    # One replica went upstream; the others streamed from it or read the bucket.
+    sources = 'variant_proxy_cluster_sources_total{source="%s"}'
+    assert sum(cluster_metric(r, sources % "upstream") for r in replicas) == 1
+    assert sum(cluster_metric(r, sources % "peer") for r in replicas) >= 1
 
 
 def test_killing_the_downloading_replica_mid_file_still_completes_every_waiting_client(
@@ -174,8 +178,18 @@ def test_killing_the_downloading_replica_mid_file_still_completes_every_waiting_
     assert [(r.error, r.size, r.sha256) for r in results] == [(None, BIG_BYTES, expected)] * 6
     assert max(r.longest_silence_s for r in results) < PIP_TIMEOUT_S
     assert upstream.count(upstream_path) <= 2
+    resumed = "variant_proxy_cluster_resumed_total"
+    assert sum(cluster_metric(r, resumed) for r in others) >= 1
     assert wait_until(lambda: cluster.objects() == {f"blobs/{expected}": BIG_BYTES})
     assert cluster.unfinished_uploads() == []
+
+
+def cluster_metric(replica: RunningProxy, sample: str) -> float:
+    """One sample of the replica's `/metrics`, e.g. `..._sources_total{source="peer"}`."""
+    for line in http_get(f"{replica.url}/metrics").text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"no {sample} in the metrics")
 
 
 def downloader_progress(replica: RunningProxy) -> float:
@@ -250,3 +264,26 @@ def test_redis_down_degrades_and_health_says_why(
             assert (got.error, got.sha256) == (None, expected)
     finally:
         redis.stop()
+
+
+def test_object_store_down_degrades_and_files_still_come_from_upstream(
+    proxy: ProxyLauncher, s3_env: ClusterServices, big_upstream: tuple[UpstreamServer, bytes]
+) -> None:
+    upstream, data = big_upstream
+    config = proxy_config(
+        proxy.new_cache_dir(),
+        [upstream],
+        # Nothing listens on port 1: the object store is down from the start.
+        cache={
+            "s3": {**s3_env.s3_section(fresh_bucket_name()), "endpoint_url": "http://127.0.0.1:1"}
+        },
+        cluster={"redis_url": s3_env.redis_url},
+    )
+    replica = proxy.start(config)
+    health = http_get(f"{replica.url}/health")
+    assert health.status == 200
+    body = json.loads(health.body)
+    assert body["status"] == "degraded"
+    assert any(problem.startswith("object store:") for problem in body["problems"]), body
+    got = fetch(replica.url + _file_path(replica))
+    assert (got.error, got.sha256) == (None, hashlib.sha256(data).hexdigest())
