@@ -29,7 +29,9 @@ async def peer_file_handler(request: web.Request) -> web.StreamResponse:
         raise BadRequest("offset: expected a number of bytes") from None
     if offset < 0:
         raise BadRequest("offset: must not be negative")
-    files = state.cluster.files if state.cluster is not None else None
+    if state.cluster is None:
+        raise web.HTTPNotFound(text="not a cluster replica\n")
+    files = state.cluster.files
     download = files.in_flight(key) if files is not None else None
     if download is not None:
         try:
