@@ -1,4 +1,4 @@
-"""Coordination between replicas through Redis: download locks, shared names, invalidation.
+"""Coordination between replicas through Redis: download locks and invalidation.
 
 Keys live under a namespace, `vp:<bucket>/<prefix>:` (the shared bucket names the
 cluster), so clusters sharing one Redis stay apart.
@@ -7,8 +7,6 @@ cluster), so clusters sharing one Redis stay apart.
   with an expiry of `LOCK_TTL_S`, renewed by its holder every third of that, deleted by
   its holder only (compare-and-delete in one Lua script). A replica that dies stops
   renewing, so its lock expires within `LOCK_TTL_S` and another replica takes over.
-- `sha:<key>` maps a file key that is not its content hash (`url-...`) to the sha256 of
-  the stored object.
 - `channel:invalidate` is a pub/sub channel: a project name published there is forgotten by
   every replica.
 
@@ -103,7 +101,7 @@ class Coordinator:
         self.last_error = None
         return answer
 
-    async def check(self) -> str | None:
+    async def problem(self) -> str | None:
         """None when Redis answers, else the one-line reason (for `/health`)."""
         try:
             await self.call(self._redis.ping)
@@ -158,15 +156,6 @@ class Coordinator:
                 lock.lost = True
                 log.warning("lost %s (expired); another replica may download too", lock.key)
                 return
-
-    # -- names of stored objects -----------------------------------------------------------
-
-    async def stored_sha256(self, key: str) -> str | None:
-        value = await self.call(lambda: self._redis.get(self.key("sha", key)))
-        return None if value is None else bytes(value).decode()
-
-    async def remember_sha256(self, key: str, sha256: str) -> None:
-        await self.call(lambda: self._redis.set(self.key("sha", key), sha256))
 
     # -- invalidation ----------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Files across replicas: one upstream download per file for the whole cluster.
 
 A replica that misses a file locally asks, in this order, until one answers:
-1. the bucket (the object under the file's sha256): stream it, keep a local copy;
+1. the bucket (the object named by the file's sha256): stream it, keep a local copy;
 2. the download lock in Redis: the replica that takes it downloads from the upstream,
    keeps the lock alive while it runs, stores the verified file in the bucket, and only
    then releases the lock;
@@ -78,11 +78,6 @@ class _Job:
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-def content_sha256(key: str) -> str | None:
-    """The sha256 a key names by itself (`sha256-<hex>`), else None."""
-    return key[7:] if key.startswith("sha256-") else None
-
-
 class ClusterFiles:
     """The cluster's file fetches of one replica: the `download` of `FileStore`, shared."""
 
@@ -135,26 +130,17 @@ class ClusterFiles:
         job = self._jobs.get(key)
         return None if job is None else job.download
 
-    async def sha256_of(self, key: str) -> str | None:
-        sha256 = content_sha256(key)
-        if sha256 is not None or self.coordinator is None:
-            return sha256
-        with suppress(CoordinationError):
-            return await self.coordinator.stored_sha256(key)
-        return None
-
     async def _finish(self, job: _Job) -> None:
         """After the download: store it in the bucket if it came from upstream, unlock."""
         assert job.download is not None
         try:
             stored = await job.download.result()
             if job.from_upstream:
-                sha256 = stored.sha256 if stored is not None else content_sha256(job.key)
-                size = stored.size if stored is not None else None
-                if sha256 is None or size is None:
-                    log.warning("%s is not stored in the bucket: not kept locally", job.key)
+                size = stored.size if stored is not None else await job.download.ready()
+                if size is None:
+                    log.warning("%s is not stored in the bucket: its size is unknown", job.key)
                 else:
-                    await self._store_in_bucket(job, sha256, size)
+                    await self._store_in_bucket(job, size)
         except DownloadFailed:
             pass  # the download logged it; nothing is stored
         except Exception:
@@ -164,13 +150,11 @@ class ClusterFiles:
             if job.lock is not None and self.coordinator is not None:
                 await self.coordinator.release(job.lock)
 
-    async def _store_in_bucket(self, job: _Job, sha256: str, size: int) -> None:
+    async def _store_in_bucket(self, job: _Job, size: int) -> None:
         assert job.download is not None
-        created = await self.blobs.put(sha256, size, job.download.stream())
+        created = await self.blobs.put_stream(job.key, size, job.download.stream())
         self.counters.count(self.counters.bucket_writes, "stored" if created else "present")
         log.info("%s %s the bucket", job.key, "stored in" if created else "already in")
-        if content_sha256(job.key) is None and self.coordinator is not None:
-            await self.coordinator.remember_sha256(job.key, sha256)
 
 
 class _ClusterFetch:
@@ -236,11 +220,8 @@ class _ClusterFetch:
             await asyncio.sleep(POLL_S)
 
     async def _from_bucket(self, offset: int) -> tuple[int, AsyncIterator[bytes]] | None:
-        sha256 = await self._files.sha256_of(self._job.key)
-        if sha256 is None:
-            return None
         try:
-            following, chunks = await self._files.blobs.read(sha256, offset)
+            following, chunks = await self._files.blobs.read(self._job.key, offset)
         except FileNotFoundError:
             return None
         except STORE_ERRORS as exc:
@@ -269,11 +250,8 @@ class _ClusterFetch:
         return True, None
 
     async def _from_bucket_exists(self) -> bool:
-        sha256 = await self._files.sha256_of(self._job.key)
-        if sha256 is None:
-            return False
         try:
-            return await self._files.blobs.stat(sha256) is not None
+            return await self._files.blobs.stat(self._job.key) is not None
         except STORE_ERRORS:
             return False
 

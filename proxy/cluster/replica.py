@@ -42,7 +42,7 @@ class Replica:
         self, store: FileStore, session: aiohttp.ClientSession, forget: Callable[[str], None]
     ) -> None:
         if self.blobs is not None:
-            await self.blobs.open()
+            await self.blobs.connect()
             self.files = ClusterFiles(store, self.blobs, self.coordinator, session)
         if self.coordinator is not None:
             self.coordinator.listen_for_invalidations(forget)
@@ -76,9 +76,9 @@ class Replica:
         """Why this replica is degraded (empty: all well); answers within about 2 s."""
         checks = []
         if self.blobs is not None:
-            checks.append(("object store", self.blobs.check()))
+            checks.append(("object store", self.blobs.problem()))
         if self.coordinator is not None:
-            checks.append(("redis", self.coordinator.check()))
+            checks.append(("redis", self.coordinator.problem()))
         reasons = []
         for name, check in checks:
             try:

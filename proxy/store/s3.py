@@ -1,13 +1,19 @@
-"""Blobs in an S3-compatible object store, keyed by the hex sha256 of their bytes.
+"""Blobs in an S3-compatible object store: a `BlobBackend`, shared by every replica.
 
-An object is `<prefix><sha256>` and is written once, only after its bytes were verified
-against that hash: a single `PUT` with `If-None-Match: *` (a 412 means it is already there,
+An object is named by the file's content: `<prefix><sha256 hex>` for a key `sha256-<hex>`
+(the page gave the hash, so the name is known before the download); a file listed without
+a sha256 (key `url-<hex>`) is `<prefix><key>`. Each is written once, only after its bytes
+were verified: a single `PUT` with `If-None-Match: *` (a 412 means it is already there,
 which is as good), or a multipart upload for big files. Some stores (Ceph RGW 16) ignore
 the condition when a multipart upload completes, so a multipart write first asks whether
 the object exists; an overwrite that slips through a race writes identical bytes. A failed
 multipart upload is aborted, and uploads older than `ORPHAN_AGE_S` under the prefix are
 swept when the backend opens (a replica killed mid-upload leaves one behind; an object
 store never shows an unfinished upload as an object). Reads stream, whole or a range.
+
+Besides the `BlobBackend` calls (`put` of a verified local file), `put_stream` stores
+verified bytes as they are read from elsewhere (a download's stream), which a cluster
+replica needs: the verified file on its disk belongs to its own store.
 
 The client is aiobotocore: the whole S3 API (conditional PUT, multipart listing and abort,
 bucket creation) with asyncio. Measured against a local RGW, it matched obstore on warm
@@ -21,16 +27,22 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from proxy.cluster.settings import S3Settings
+from proxy.store.layout import check_key
+
+if TYPE_CHECKING:
+    from proxy.store.backend import BlobBackend
 
 log = logging.getLogger("variant_proxy.cluster")
 
@@ -60,14 +72,8 @@ def _error_code(exc: Exception) -> str:
     return ""
 
 
-def check_sha256(sha256: str) -> str:
-    if not _SHA256.fullmatch(sha256):
-        raise ValueError(f"not a hex sha256: {sha256[:80]!r}")
-    return sha256
-
-
 class S3Blobs:
-    """One bucket (under one prefix) of an S3-compatible store; `open()` before use."""
+    """One bucket (under one prefix) of an S3-compatible store; `connect()` before use."""
 
     def __init__(self, settings: S3Settings) -> None:
         self.settings = settings
@@ -80,12 +86,17 @@ class S3Blobs:
             raise BlobStoreError("the object store client is not open")
         return self._client
 
-    def object_key(self, sha256: str) -> str:
-        return f"{self.settings.prefix}{check_sha256(sha256)}"
+    def object_key(self, key: str) -> str:
+        """The object name of a store key: `sha256-<hex>` -> `<prefix><hex>`, else
+        `<prefix><key>`."""
+        check_key(key)
+        if key.startswith("sha256-") and _SHA256.fullmatch(key[7:]):
+            return f"{self.settings.prefix}{key[7:]}"
+        return f"{self.settings.prefix}{key}"
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    async def open(self, *, sweep_orphans: bool = True) -> None:
+    async def connect(self, *, sweep_orphans: bool = True) -> None:
         """Connect, create the bucket when it is missing, abort old unfinished uploads.
 
         A store that does not answer is logged, not fatal: the replica starts and serves
@@ -137,7 +148,7 @@ class S3Blobs:
             if _error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise
 
-    async def check(self) -> str | None:
+    async def problem(self) -> str | None:
         """None when the bucket answers, else the one-line reason (for `/health`)."""
         try:
             await self.client.head_bucket(Bucket=self.settings.bucket)
@@ -147,11 +158,11 @@ class S3Blobs:
 
     # -- the blob API ----------------------------------------------------------------------
 
-    async def stat(self, sha256: str) -> int | None:
+    async def stat(self, key: str) -> int | None:
         """The stored object's size, or None when there is none."""
         try:
             head = await self.client.head_object(
-                Bucket=self.settings.bucket, Key=self.object_key(sha256)
+                Bucket=self.settings.bucket, Key=self.object_key(key)
             )
         except ClientError as exc:
             if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
@@ -159,36 +170,59 @@ class S3Blobs:
             raise
         return int(head["ContentLength"])
 
-    async def read(self, sha256: str, start: int = 0) -> tuple[int, AsyncIterator[bytes]]:
-        """(bytes that follow, their chunks) of the object from byte `start` on.
-
-        Raises `FileNotFoundError` when there is no such object.
-        """
-        extra = {"Range": f"bytes={start}-"} if start else {}
+    async def read(
+        self, key: str, start: int = 0, end: int | None = None
+    ) -> tuple[int, AsyncIterator[bytes]]:
+        """(bytes that follow, their chunks) of the object in [start, end) (end None: to
+        its end). Raises `FileNotFoundError` when there is no such object."""
+        extra = {}
+        if start or end is not None:
+            extra["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
         try:
             answer = await self.client.get_object(
-                Bucket=self.settings.bucket, Key=self.object_key(sha256), **extra
+                Bucket=self.settings.bucket, Key=self.object_key(key), **extra
             )
         except ClientError as exc:
             if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-                raise FileNotFoundError(sha256) from None
+                raise FileNotFoundError(key) from None
             raise
         return int(answer["ContentLength"]), _body_chunks(answer["Body"])
 
-    async def put(self, sha256: str, size: int, chunks: AsyncIterator[bytes]) -> bool:
-        """Store verified bytes under their hash; False when the object was already there."""
+    async def put_stream(self, key: str, size: int, chunks: AsyncIterator[bytes]) -> bool:
+        """Store verified bytes under the key's name; False when the object was there."""
         if size <= PART_BYTES:
             body = b"".join([chunk async for chunk in chunks])
             if len(body) != size:
-                raise BlobStoreError(f"{sha256}: got {len(body)} bytes, expected {size}")
-            return await self._put_single(sha256, body)
-        if await self.stat(sha256) is not None:
+                raise BlobStoreError(f"{key}: got {len(body)} bytes, expected {size}")
+            return await self._put_single(key, body)
+        if await self.stat(key) is not None:
             return False
-        await self._put_multipart(sha256, size, chunks)
+        await self._put_multipart(key, size, chunks)
         return True
 
-    async def delete(self, sha256: str) -> None:
-        await self.client.delete_object(Bucket=self.settings.bucket, Key=self.object_key(sha256))
+    # -- the BlobBackend Protocol -----------------------------------------------------------
+
+    async def prepare(self) -> None:
+        if self._client is None:
+            await self.connect()
+
+    def check(self, key: str) -> None:
+        self.object_key(key)
+
+    async def put(self, key: str, verified: Path, size: int) -> S3Blob:
+        try:
+            await self.put_stream(key, size, _file_chunks(verified))
+        finally:
+            await asyncio.to_thread(verified.unlink, missing_ok=True)
+        return S3Blob(self, key, size)
+
+    async def open(self, key: str) -> S3Blob | None:
+        size = await self.stat(key)
+        return None if size is None else S3Blob(self, key, size)
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            await self.client.delete_object(Bucket=self.settings.bucket, Key=self.object_key(key))
 
     async def list_keys(self) -> list[str]:
         """Every object key under the prefix (for tests and operators)."""
@@ -221,11 +255,11 @@ class S3Blobs:
 
     # -- internals -------------------------------------------------------------------------
 
-    async def _put_single(self, sha256: str, body: bytes) -> bool:
+    async def _put_single(self, key: str, body: bytes) -> bool:
         try:
             await self.client.put_object(
                 Bucket=self.settings.bucket,
-                Key=self.object_key(sha256),
+                Key=self.object_key(key),
                 Body=body,
                 IfNoneMatch="*",
             )
@@ -235,8 +269,8 @@ class S3Blobs:
             raise
         return True
 
-    async def _put_multipart(self, sha256: str, size: int, chunks: AsyncIterator[bytes]) -> None:
-        bucket, key = self.settings.bucket, self.object_key(sha256)
+    async def _put_multipart(self, name: str, size: int, chunks: AsyncIterator[bytes]) -> None:
+        bucket, key = self.settings.bucket, self.object_key(name)
         started = await self.client.create_multipart_upload(Bucket=bucket, Key=key)
         upload_id = started["UploadId"]
         try:
@@ -249,7 +283,7 @@ class S3Blobs:
                 parts.append({"PartNumber": number, "ETag": answer["ETag"]})
                 sent += len(part)
             if sent != size:
-                raise BlobStoreError(f"{sha256}: got {sent} bytes, expected {size}")
+                raise BlobStoreError(f"{name}: got {sent} bytes, expected {size}")
             await self.client.complete_multipart_upload(
                 Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )
@@ -265,6 +299,32 @@ class S3Blobs:
             )
         except S3_ERRORS as exc:
             log.warning("aborting the multipart upload of %s failed: %s", key, exc)
+
+
+@dataclass(frozen=True, slots=True)
+class S3Blob:
+    """One object of the bucket, opened for reading (a `Blob`): every read is a GET."""
+
+    store: S3Blobs
+    key: str
+    size: int
+
+    @property
+    def local_file(self) -> Path | None:
+        return None
+
+    async def chunks(self, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        if start >= (self.size if end is None else min(end, self.size)):
+            return
+        _, chunks = await self.store.read(self.key, start, end)
+        async for chunk in chunks:
+            yield chunk
+
+
+async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+    with open(path, "rb", buffering=0) as file:
+        while chunk := await asyncio.to_thread(file.read, READ_CHUNK_BYTES * 16):
+            yield chunk
 
 
 async def _body_chunks(body: Any) -> AsyncIterator[bytes]:
@@ -287,3 +347,9 @@ async def _parts(chunks: AsyncIterator[bytes], part_bytes: int) -> AsyncIterator
             number += 1
     if buffer:
         yield number, bytes(buffer)
+
+
+if TYPE_CHECKING:
+
+    def _is_a_blob_backend(blobs: S3Blobs) -> BlobBackend:
+        return blobs  # mypy checks here that S3Blobs implements the Protocol
