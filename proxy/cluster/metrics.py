@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -28,27 +28,25 @@ class ClusterCollector(Collector):
         files = self._replica.files
         if files is not None:
             counters = files.counters
-            sources = CounterMetricFamily(
+            yield _by_label(
                 "variant_proxy_cluster_sources",
                 "File fetches by source of their bytes",
-                labels=["source"],
+                "source",
+                counters.sources,
+                ("bucket", "upstream", "peer"),
             )
-            for name in ("bucket", "upstream", "peer"):
-                sources.add_metric([name], counters.sources.get(name, 0))
-            yield sources
             yield CounterMetricFamily(
                 "variant_proxy_cluster_resumed",
                 "File streams resumed from another source after breaking off",
                 value=counters.resumed,
             )
-            writes = CounterMetricFamily(
+            yield _by_label(
                 "variant_proxy_cluster_bucket_writes",
                 "Verified files written to the bucket, by outcome",
-                labels=["result"],
+                "result",
+                counters.bucket_writes,
+                ("stored", "present", "failed"),
             )
-            for name in ("stored", "present", "failed"):
-                writes.add_metric([name], counters.bucket_writes.get(name, 0))
-            yield writes
         coordinator = self._replica.coordinator
         if coordinator is not None:
             yield CounterMetricFamily(
@@ -56,3 +54,12 @@ class ClusterCollector(Collector):
                 "Redis calls that failed",
                 value=coordinator.errors,
             )
+
+
+def _by_label(
+    name: str, documentation: str, label: str, counts: Mapping[str, int], values: Sequence[str]
+) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, documentation, labels=[label])
+    for value in values:
+        family.add_metric([value], counts.get(value, 0))
+    return family
