@@ -115,6 +115,8 @@ class Settings:
     clients: tuple[ClientRule, ...] = ()
     s3: S3Settings | None = None
     cluster: ClusterSettings | None = None
+    # Serve only what the cache holds; never open a connection to an upstream.
+    offline: bool = False
 
     def upstream(self, name: str) -> UpstreamConfig:
         for upstream in self.upstreams:
@@ -334,6 +336,7 @@ def settings_from_mapping(
     upstream_urls: Sequence[str] = (),
     cache_dir: str | Path | None = None,
     environ: Mapping[str, str] | None = None,
+    offline: bool = False,
 ) -> Settings:
     """Validate a parsed TOML document; keyword arguments are command-line overrides."""
     _check_unknown(
@@ -347,7 +350,9 @@ def settings_from_mapping(
     )
     cache = _expect(data.get("cache", {}), dict, "cache")
     _check_unknown(
-        cache, {"dir", "max_size", "page_ttl", "index_ttl", "serve_stale", "s3"}, "cache"
+        cache,
+        {"dir", "max_size", "page_ttl", "index_ttl", "serve_stale", "s3", "offline"},
+        "cache",
     )
     variants = _expect(data.get("variants", {}), dict, "variants")
     _check_unknown(
@@ -425,6 +430,7 @@ def settings_from_mapping(
         ),
         profiles=profiles,
         clients=_clients(data.get("clients", []), profiles),
+        offline=offline or _expect(cache.get("offline", False), bool, "cache.offline"),
         **_cluster_sections(cache.get("s3"), data.get("cluster")),
     )
 

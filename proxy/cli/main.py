@@ -1,4 +1,5 @@
-"""Command line: `variant-proxy serve | detect | explain | invalidate`."""
+"""Command line: `variant-proxy serve | detect | explain | invalidate | mirror | export |
+import`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from proxy.cli.mirror_commands import MIRROR_COMMANDS, add_mirror_commands
 from proxy.config import ConfigError, Settings, load_settings
 
 
@@ -37,6 +39,11 @@ def _build_parser() -> argparse.ArgumentParser:
         help="upstream simple index URL (repeatable; replaces [[upstreams]])",
     )
     serve.add_argument("--cache-dir", help="cache directory")
+    serve.add_argument(
+        "--offline",
+        action="store_true",
+        help="serve only what the cache holds; never connect to an upstream",
+    )
 
     detect = commands.add_parser("detect", help="print this machine's variant fingerprint")
     detect.add_argument(
@@ -69,6 +76,7 @@ def _build_parser() -> argparse.ArgumentParser:
     invalidate.add_argument(
         "--proxy", default="http://127.0.0.1:8080", help="base URL of the running proxy"
     )
+    add_mirror_commands(commands)
     return parser
 
 
@@ -119,6 +127,7 @@ def _serve_command(args: argparse.Namespace) -> int:
             port=args.port,
             upstream_urls=args.upstream,
             cache_dir=args.cache_dir,
+            offline=args.offline,
         )
     except ConfigError as exc:
         print(f"variant-proxy: config error: {exc}", file=sys.stderr)
@@ -222,4 +231,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _explain_command(args)
     if args.command == "invalidate":
         return _invalidate_command(args)
+    if args.command in MIRROR_COMMANDS:
+        return MIRROR_COMMANDS[args.command](args)
     raise AssertionError(args.command)

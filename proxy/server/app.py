@@ -25,6 +25,7 @@ from proxy.server.responses import error_response
 from proxy.server.state import CLIENT_ERRORS, STATE, BadRequest, ProxyState
 from proxy.simple.names import normalize_name
 from proxy.store.file_store import DownloadFailed
+from proxy.upstreams.offline import NotInMirror
 from proxy.upstreams.projects import ProjectNotFound
 from proxy.upstreams.source import UpstreamError, UpstreamNotFound
 
@@ -59,6 +60,8 @@ async def error_and_log_middleware(
         response = error_response(404, f"no upstream has project {exc}")
     except UpstreamNotFound:
         response = error_response(404, "not found upstream")
+    except NotInMirror as exc:
+        response = error_response(404, str(exc))
     except UpstreamError as exc:
         response = error_response(504 if exc.timed_out else 502, str(exc))
     except DownloadFailed as exc:
@@ -139,6 +142,7 @@ async def health_handler(request: web.Request) -> web.Response:
             "version": __version__,
             "upstreams": [u.name for u in state.upstreams],
             **({"problems": problems} if problems else {}),
+            "offline": state.settings.offline,
         }
     )
 

@@ -17,6 +17,7 @@ from proxy.server.state import STATE, BadRequest, ProxyState
 from proxy.simple.names import NormalizedName, normalize_name
 from proxy.store.backend import Blob
 from proxy.store.file_store import DownloadFailed, ExpectedFile
+from proxy.upstreams.offline import NotInMirror
 from proxy.upstreams.projects import Located, MergedProject
 from proxy.upstreams.source import redact
 from proxy.urls.links import FILE_ID_RE, FILENAME_RE, metadata_id, metadata_url
@@ -161,6 +162,8 @@ async def _stream_download(
     *,
     metadata: bool = False,
 ) -> web.StreamResponse:
+    if state.settings.offline:
+        raise NotInMirror(located.dist.filename + (".metadata" if metadata else ""))
     state.metrics.file_misses += 1
     upstream = located.upstream
     download = state.file_fetcher().download(key, lambda: upstream.open_file(url), expected)

@@ -28,10 +28,12 @@ from proxy.simple.root_index import BuiltIndex, build_index
 from proxy.store.file_store import FileStore, InvalidKeyError
 from proxy.upstreams.factory import make_upstream
 from proxy.upstreams.memo import weighted_lru
-from proxy.upstreams.projects import ProjectPages, UpstreamCounters
+from proxy.upstreams.offline import OfflineSource
+from proxy.upstreams.projects import Located, MergedProject, ProjectPages, UpstreamCounters
 from proxy.upstreams.remote_wheel_reader import read_variant_member
 from proxy.upstreams.source import UpstreamSource
 from proxy.upstreams.variant_metadata import VariantMetadata
+from proxy.urls.links import file_id, metadata_id
 from proxy.urls.paths import BadPath
 from proxy.variants.fingerprint import Fingerprint, FingerprintError, profile_fingerprint
 from proxy.variants.properties import PropertyError
@@ -121,7 +123,11 @@ class ProxyState:
         self.session = aiohttp.ClientSession(
             connector=connector, auto_decompress=True, trust_env=False
         )
-        self.upstreams = tuple(make_upstream(u, self.session) for u in self.settings.upstreams)
+        upstreams = tuple(make_upstream(u, self.session) for u in self.settings.upstreams)
+        # Offline: the upstreams only name the cache entries; they never open a connection.
+        self.upstreams = (
+            tuple(OfflineSource(u) for u in upstreams) if self.settings.offline else upstreams
+        )
         self.pages = ProjectPages(
             self.upstreams,
             self.page_cache,
@@ -131,6 +137,7 @@ class ProxyState:
             counters=self.upstream_counters,
             index_builder=self._build_index,
             shared=self.cluster.pages if self.cluster is not None else None,
+            offline=self.settings.offline,
         )
         if self.settings.detect_local:
             # py-cpuinfo can take a second: never on the event loop of a serving request.
@@ -157,6 +164,20 @@ class ProxyState:
         if self.cluster is not None and self.cluster.files is not None:
             return self.cluster.files
         return self.store
+
+    def held_only(self, merged: MergedProject) -> MergedProject:
+        """Offline: the page less every file the cache does not hold."""
+        from proxy.mirror.held import held_only
+
+        def holds_file(located: Located) -> bool:
+            dist = located.dist
+            if dist.filename.endswith("-variants.json"):
+                return self.variant_metadata.holds_listed(located.upstream, dist)
+            return self.store.lookup(file_id(dist)) is not None
+
+        return held_only(
+            merged, holds_file, lambda dist: self.store.lookup(metadata_id(dist)) is not None
+        )
 
     async def _build_index(self, sources: list[tuple[bytes, str]]) -> BuiltIndex:
         """Build the root list in a worker process, so its CPU time never holds the loop."""

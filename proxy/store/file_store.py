@@ -315,6 +315,14 @@ class FileStore:
         download.start()
         return download
 
+    async def wait_idle(self) -> None:
+        """Wait until every running download is over (kept or failed): a process that
+        fetched through its own store calls this before closing it."""
+        while self._in_flight:
+            for download in list(self._in_flight.values()):
+                with suppress(DownloadFailed):
+                    await download.result()
+
     def figures(self) -> dict[str, int]:
         """`stats` as a name -> number mapping, for the metrics endpoint."""
         return dataclasses.asdict(self.stats)

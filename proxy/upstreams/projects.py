@@ -8,6 +8,7 @@ concurrent fetches of one page. Parsing of large bodies runs in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -26,6 +27,7 @@ from proxy.simple.model import DistFile, ProjectPage
 from proxy.simple.names import NormalizedName
 from proxy.simple.root_index import BuiltIndex, build_index
 from proxy.upstreams.memo import remember, weighted_lru
+from proxy.upstreams.offline import NotInMirror
 from proxy.upstreams.single_flight import SingleFlight
 from proxy.upstreams.source import UpstreamError, UpstreamNotFound, UpstreamSource, redact
 from proxy.urls.links import file_id
@@ -117,7 +119,9 @@ class ProjectPages:
         counters: UpstreamCounters | None = None,
         index_builder: IndexBuilder | None = None,
         shared: SharedPages | None = None,
+        offline: bool = False,
     ) -> None:
+        self._offline = offline
         self._upstreams = tuple(upstreams)
         self._by_name = {u.name: u for u in upstreams}
         self._cache = page_cache
@@ -181,6 +185,8 @@ class ProjectPages:
             if errors:
                 raise errors[0]
             self._memo.pop(project, None)
+            if self._offline:
+                raise NotInMirror(f"project {project}")
             raise ProjectNotFound(project)
         warnings = tuple(str(e) for e in errors)
         previous = self._memo.get(project)
@@ -215,6 +221,11 @@ class ProjectPages:
         key = cache_key(kind, upstream.name, name)
         cached = self._cache.get(key)
         now = self._clock()
+        if self._offline:  # what the mirror holds, as it is: never stale, never refreshed
+            self.counters.page_hits += cached is not None
+            if cached is None or cached.missing:
+                return None
+            return _Loaded(upstream, cached, False, math.inf)
         if not _fresh(cached, ttl, now) and kind == "project":
             cached = await self._from_other_replicas(key, cached)
         if cached is not None and _fresh(cached, ttl, now):
@@ -365,6 +376,8 @@ class ProjectPages:
         if not loaded:
             if errors:
                 raise errors[0]
+            if self._offline:
+                raise NotInMirror("the project list")
             raise ProjectNotFound("/")
         version = "+".join(f"{item.upstream.name}:{item.cached.digest}" for item in loaded)
         previous = self._index_memo

@@ -95,6 +95,17 @@ def may_have_variants(page: ProjectPage) -> bool:
     return False
 
 
+def variants_cache_key(upstream: str, source: DistFile) -> str:
+    """The page-cache key of a listed variants.json (content-addressed when hashed)."""
+    sha256 = source.hashes.get("sha256")
+    return cache_key("variants", upstream, f"{source.url}#{sha256}" if sha256 else source.url)
+
+
+def variant_member_cache_key(dist: DistFile) -> str:
+    """The page-cache key of a wheel's own `*.dist-info/variant.json`."""
+    return cache_key("variant-member", "", file_id(dist))
+
+
 class VariantMetadata:
     def __init__(
         self,
@@ -162,6 +173,10 @@ class VariantMetadata:
         )
         return result
 
+    def holds_listed(self, upstream: UpstreamSource, source: DistFile) -> bool:
+        """Whether the page cache holds this listed variants.json."""
+        return self._cache.get(variants_cache_key(upstream.name, source)) is not None
+
     def forget(self, project: NormalizedName) -> None:
         self._memo.pop(project, None)
 
@@ -207,7 +222,7 @@ class VariantMetadata:
         """
         url = source.url
         sha256 = source.hashes.get("sha256")
-        key = cache_key("variants", upstream.name, f"{url}#{sha256}" if sha256 else url)
+        key = variants_cache_key(upstream.name, source)
         cached = self._cache.get(key)
         now = self._clock()
         if cached is not None and (sha256 or is_fresh(cached, upstream.ttl, now)):
@@ -257,7 +272,7 @@ class VariantMetadata:
             return self._problem(merged.name, version, "cannot read wheels")
         docs: list[VariantsDoc] = []
         for dist in wheels:
-            key = cache_key("variant-member", "", file_id(dist))
+            key = variant_member_cache_key(dist)
             cached = self._cache.get(key)
             body: bytes | None = cached.body if cached is not None else None
             if cached is None:

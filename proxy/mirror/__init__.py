@@ -1,0 +1,1 @@
+"""Mirrors and offline operation: `mirror`, `export`, `import`, static export, offline views."""
