@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from proxy.config import ConfigError, Settings, load_settings
@@ -88,14 +90,90 @@ def mirror_command(args: argparse.Namespace) -> int:
     return _guarded(lambda: mirror(request, settings))
 
 
+def _since(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--since: not an ISO date {text[:40]!r}") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
 def export_command(args: argparse.Namespace) -> int:
-    print("variant-proxy: export is not available yet", file=sys.stderr)
-    return 2
+    from proxy.mirror.export import ExportRequest, export_bundle
+    from proxy.simple.api import normalize_name
+
+    try:
+        settings = _settings(args)
+        if args.static:
+            return _static_export(args, settings)
+        if args.profile:
+            raise ConfigError("--profile goes with --static")
+        request = ExportRequest(
+            Path(args.bundle),
+            frozenset(normalize_name(p) for p in args.project) if args.project else None,
+            _since(args.since),
+        )
+    except ConfigError as exc:
+        print(f"variant-proxy: {exc}", file=sys.stderr)
+        return 2
+
+    def run() -> int:
+        manifest = export_bundle(settings.cache_dir, request)
+        size = sum(manifest.members().values())
+        print(
+            f"export: {len(manifest.pages)} pages, {len(manifest.files)} files, "
+            f"{size} bytes -> {request.bundle}",
+            file=sys.stderr,
+        )
+        return 0
+
+    return _guarded(run)
+
+
+def _static_export(args: argparse.Namespace, settings: Settings) -> int:
+    from proxy.mirror.static import StaticExportError, export_static
+
+    def run() -> int:
+        try:
+            written = asyncio.run(
+                export_static(settings, Path(args.bundle), args.profile, args.project)
+            )
+        except (ConfigError, StaticExportError) as exc:
+            print(f"variant-proxy: export --static: {exc}", file=sys.stderr)
+            return 1
+        print(f"export --static: {written} -> {args.bundle}", file=sys.stderr)
+        return 0
+
+    return _guarded(run)
 
 
 def import_command(args: argparse.Namespace) -> int:
-    print("variant-proxy: import is not available yet", file=sys.stderr)
-    return 2
+    from proxy.mirror.bundle import BundleError
+    from proxy.mirror.importer import import_bundle
+
+    try:
+        settings = _settings(args)
+    except ConfigError as exc:
+        print(f"variant-proxy: {exc}", file=sys.stderr)
+        return 2
+    limit = settings.max_size if settings.max_size > 0 else None
+
+    def run() -> int:
+        try:
+            summary = asyncio.run(import_bundle(Path(args.bundle), settings.cache_dir, limit))
+        except BundleError as exc:
+            print(f"variant-proxy: bundle refused, nothing imported: {exc}", file=sys.stderr)
+            return 1
+        print(
+            f"import: {summary.files_added} files added ({summary.files_present} already "
+            f"held), {summary.pages_added} pages added ({summary.pages_kept} newer kept)",
+            file=sys.stderr,
+        )
+        return 0
+
+    return _guarded(run)
 
 
 def _guarded(run: Callable[[], int]) -> int:

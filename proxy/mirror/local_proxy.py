@@ -5,16 +5,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from proxy.config import Settings
 
+if TYPE_CHECKING:
+    from proxy.server.state import ProxyState
+
+
+@dataclass(frozen=True)
+class LocalProxy:
+    url: str
+    state: ProxyState
+
 
 @asynccontextmanager
-async def local_proxy(settings: Settings) -> AsyncIterator[str]:
-    """Serve `settings` on 127.0.0.1 (any free port); yields the base URL."""
+async def local_proxy(settings: Settings) -> AsyncIterator[LocalProxy]:
+    """Serve `settings` on 127.0.0.1 (any free port); yields its URL and state."""
     from proxy.server.app import make_app
     from proxy.server.state import STATE
 
@@ -25,7 +35,7 @@ async def local_proxy(settings: Settings) -> AsyncIterator[str]:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = runner.addresses[0][1]
-        yield f"http://127.0.0.1:{port}"
+        yield LocalProxy(f"http://127.0.0.1:{port}", app[STATE])
         await app[STATE].store.wait_idle()  # downloads the clients saw end are kept
     finally:
         await runner.cleanup()

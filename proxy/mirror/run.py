@@ -76,8 +76,8 @@ async def run_mirror(
 ) -> MirrorOutcome:
     if request.proxy_url is not None:
         return await _mirror_through(request, request.proxy_url, progress)
-    async with local_proxy(settings) as base_url:
-        return await _mirror_through(request, base_url, progress)
+    async with local_proxy(settings) as local:
+        return await _mirror_through(request, local.url, progress)
 
 
 def record_outcome(settings: Settings, request: MirrorRequest, outcome: MirrorOutcome) -> None:

@@ -7,6 +7,7 @@ refetching; freshness is decided by the pure `is_fresh`. Backed by diskcache (SQ
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,12 @@ def cache_key(kind: str, upstream: str, name: str) -> str:
     return f"{kind}\x00{upstream}\x00{name}"
 
 
+def split_cache_key(key: str) -> tuple[str, str, str] | None:
+    """(kind, upstream, name) of a `cache_key`, or None for any other key."""
+    parts = key.split("\x00", 2)
+    return (parts[0], parts[1], parts[2]) if len(parts) == 3 else None
+
+
 class PageCache:
     def __init__(self, directory: Path, size_limit: int = 4 * 1024**3) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -67,6 +74,17 @@ class PageCache:
 
     def put(self, key: str, page: CachedPage) -> None:
         self._disk.set(key, page)
+
+    def all_keys(self) -> list[str]:
+        """Every key held (for export)."""
+        return [key for key in self._disk.iterkeys() if isinstance(key, str)]
+
+    def put_many(self, entries: Iterable[tuple[str, CachedPage]]) -> None:
+        """Store every entry, or none of them (one transaction: an import killed half-way
+        leaves no page of its own behind)."""
+        with self._disk.transact():
+            for key, page in entries:
+                self._disk.set(key, page)
 
     def delete(self, key: str) -> bool:
         return bool(self._disk.delete(key))
