@@ -87,7 +87,9 @@ def mirror_command(args: argparse.Namespace) -> int:
     except (ConfigError, TargetError) as exc:
         print(f"variant-proxy: {exc}", file=sys.stderr)
         return 2
-    return _guarded(lambda: mirror(request, settings))
+    # With --proxy, the record goes to the cache dir only when one was named.
+    record = args.proxy is None or args.cache_dir is not None or args.config is not None
+    return _guarded(lambda: mirror(request, settings, record=record))
 
 
 def _since(text: str | None) -> float | None:

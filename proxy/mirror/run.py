@@ -115,9 +115,10 @@ def report(outcome: MirrorOutcome, out: TextIO = sys.stderr) -> int:
     return 0 if outcome.ok else 1
 
 
-def mirror(request: MirrorRequest, settings: Settings) -> int:
+def mirror(request: MirrorRequest, settings: Settings, *, record: bool = True) -> int:
+    """Mirror, note what each target got in the cache directory (`record`), report."""
     progress = progress_for(sys.stderr)
     outcome = asyncio.run(run_mirror(request, settings, progress))
-    if request.proxy_url is None or settings.cache_dir.exists():
+    if record:
         record_outcome(settings, request, outcome)
     return report(outcome)
