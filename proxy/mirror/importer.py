@@ -140,7 +140,7 @@ def _local_source(path: Path, size: int) -> SourceResponse:
 async def _commit_files(store: FileStore, manifest: Manifest, staging: Path) -> tuple[int, int]:
     added = present = 0
     for entry in manifest.files:
-        if store.lookup(entry.key) is not None:
+        if await store.lookup(entry.key) is not None:
             present += 1
             continue
         staged = staging / entry.member.replace("/", "-")

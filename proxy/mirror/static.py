@@ -100,9 +100,10 @@ class _Writer:
     async def _linked(self, link: str) -> None:
         parts = urlsplit(link).path.split("/")
         if len(parts) == 5 and parts[1] == "files" and FILE_ID_RE.match(parts[3]):
-            stored = self.local.state.store.lookup(parts[3])
-            if stored is not None:
-                _place(stored.path, _local_path(self.root, link))
+            stored = await self.local.state.store.lookup(parts[3])
+            local_file = stored.blob.local_file if stored is not None else None
+            if local_file is not None:
+                _place(local_file, _local_path(self.root, link))
                 self.files += 1
                 return
         await self._copy(link)

@@ -153,7 +153,7 @@ async def page_handler(request: web.Request) -> web.StreamResponse:
         raise web.HTTPMovedPermanently(target)
     merged = await state.page_service.get(project)
     if state.settings.offline:
-        merged = state.held_only(merged)
+        merged = await state.held_only(merged)
     variants = await state.variant_metadata.for_project(merged)
     fingerprint = resolved.fingerprint
     # A page without variant wheels is the same for every fingerprint: one cache entry.

@@ -29,7 +29,7 @@ from proxy.store.file_store import FileStore, InvalidKeyError
 from proxy.upstreams.factory import make_upstream
 from proxy.upstreams.memo import weighted_lru
 from proxy.upstreams.offline import OfflineSource
-from proxy.upstreams.projects import Located, MergedProject, ProjectPages, UpstreamCounters
+from proxy.upstreams.projects import MergedProject, ProjectPages, UpstreamCounters
 from proxy.upstreams.remote_wheel_reader import read_variant_member
 from proxy.upstreams.source import UpstreamSource
 from proxy.upstreams.variant_metadata import VariantMetadata
@@ -165,18 +165,24 @@ class ProxyState:
             return self.cluster.files
         return self.store
 
-    def held_only(self, merged: MergedProject) -> MergedProject:
+    async def held_only(self, merged: MergedProject) -> MergedProject:
         """Offline: the page less every file the cache does not hold."""
         from proxy.mirror.held import held_only
 
-        def holds_file(located: Located) -> bool:
+        held: set[str] = set()
+        for ident, located in merged.files.items():
             dist = located.dist
             if dist.filename.endswith("-variants.json"):
-                return self.variant_metadata.holds_listed(located.upstream, dist)
-            return self.store.lookup(file_id(dist)) is not None
-
+                if self.variant_metadata.holds_listed(located.upstream, dist):
+                    held.add(ident)
+            elif await self.store.lookup(ident) is not None:
+                held.add(ident)
+                if dist.core_metadata and await self.store.lookup(metadata_id(dist)) is not None:
+                    held.add(metadata_id(dist))
         return held_only(
-            merged, holds_file, lambda dist: self.store.lookup(metadata_id(dist)) is not None
+            merged,
+            lambda located: file_id(located.dist) in held,
+            lambda dist: metadata_id(dist) in held,
         )
 
     async def _build_index(self, sources: list[tuple[bytes, str]]) -> BuiltIndex:

@@ -1,4 +1,5 @@
-"""A read-only view of a file store that another process may be serving (no lock taken).
+"""A read-only view of a local-disk file store that another process may be serving (no
+lock taken).
 
 Export reads complete files through it while a proxy keeps running: the index is read over
 a `mode=ro` SQLite connection (WAL lets it read beside the writer), and a file whose record
@@ -9,15 +10,27 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 
 from proxy.store.index import INDEX_FORMAT_VERSION
-from proxy.store.layout import StoredFile, StoreLayout
+from proxy.store.layout import StoreLayout
+from proxy.store.local_disk import LocalDiskBackend
+
+
+@dataclass(frozen=True)
+class ReadOnlyFile:
+    """A complete file of the store, on local disk."""
+
+    path: Path
+    size: int
+    sha256: str
 
 
 class ReadOnlyStore:
     def __init__(self, root: Path) -> None:
         self._layout = StoreLayout(root)
+        self._files = LocalDiskBackend(root)
         self._db: sqlite3.Connection | None = None
         if self._layout.index_path.exists():
             self._db = sqlite3.connect(
@@ -29,19 +42,19 @@ class ReadOnlyStore:
                 self._db.close()
                 self._db = None
 
-    def lookup(self, key: str) -> StoredFile | None:
+    def lookup(self, key: str) -> ReadOnlyFile | None:
         if self._db is None:
             return None
         row = self._db.execute("SELECT size, sha256 FROM files WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
-        path = self._layout.file_path(key)
+        path = self._files.path_of(key)
         try:
             if os.stat(path).st_size != row[0]:
                 return None
         except OSError:
             return None
-        return StoredFile(path, row[0], row[1])
+        return ReadOnlyFile(path, row[0], row[1])
 
     def close(self) -> None:
         if self._db is not None:
