@@ -373,3 +373,17 @@ def test_mirroring_a_larger_set_shows_steady_progress(tmp_path: Path) -> None:
     assert [done for done, _ in counts] == sorted(done for done, _ in counts)
     assert counts[-1] == (total, total)
     assert re.search(r"^mirror: 82/82 files, .* 1/1 targets resolved$", done.stderr, re.MULTILINE)
+
+
+def test_mirror_through_a_running_proxy_fills_its_cache(
+    mirrored: Mirrored, proxy: ProxyLauncher, tmp_path: Path
+) -> None:
+    config = proxy_config(proxy.new_cache_dir(), [("up", mirrored.upstream)], profiles=PROFILES)
+    running = proxy.start(config)
+    done = _cli("mirror", "mapp", "--proxy", running.url, "--profile", "v3cpu")
+    assert done.returncode == 0, done.stderr
+    running.stop()
+    running.config["cache"]["offline"] = True
+    offline = running.start()
+    pip_install(f"{offline.url}/p/v3cpu/simple/", ["mapp"], tmp_path / "target")
+    assert build_marker(tmp_path / "target", PROJECT) == "x86_64_v3"
