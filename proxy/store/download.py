@@ -1,10 +1,12 @@
 """One download of one file from the upstream, shared by every client that wants the file.
 
-The bytes go to a temporary file as they arrive and are hashed on the way. Clients read
-that file, not the upstream: each `stream()` starts at byte 0 and follows the writer, so a
-client that joins late still gets the whole file, a slow client never slows the download
-down, and memory stays at one chunk per client whatever the file size. The download runs
-as its own task, so it goes on when every client has gone away.
+The bytes go to a temporary file as they arrive and are hashed on the way, both on a
+thread of the download's own (`ChunkWriter`), at most a few chunks behind the loop. Clients
+read the file, or the chunks still queued for it from memory, never the upstream: each
+`stream()` starts at byte 0 and follows the download, so a client that joins late still
+gets the whole file, a slow client never slows the download down, and memory stays at the
+queue plus one chunk per client whatever the file size. The download runs as its own task,
+so it goes on when every client has gone away.
 
 While the download runs a reader stays `HELD_BACK_BYTES` behind the writer: the end of
 the file is released only once its size and hashes are verified. On any failure every
@@ -23,6 +25,7 @@ import enum
 import logging
 import os
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import NoReturn, Protocol
 
 from proxy.store.backend import StoredFile
+from proxy.store.chunk_writer import ChunkWriter
 from proxy.store.errors import (
     DownloadAborted,
     DownloadFailed,
@@ -133,7 +137,10 @@ class Download:
         self._fd = os.open(tmp_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
         self._close_fd = weakref.finalize(self, os.close, self._fd)
         self._phase = _Phase.RUNNING
-        self._written = 0
+        self._received = 0  # bytes from the upstream, readable (memory or file)
+        self._written = 0  # of which hashed and in the file
+        self._queued: deque[bytes] = deque()  # the rest: chunks from offset `_written` on
+        self._writer: ChunkWriter | None = None
         self._length: int | None = None
         self._source_error: Exception | None = None
         self._failure: DownloadFailed | None = None
@@ -186,11 +193,11 @@ class Download:
             if self._phase is _Phase.FAILED:
                 self._raise_failure()
             verified = self._phase is _Phase.VERIFIED
-            readable = self._written if verified else self._written - HELD_BACK_BYTES
+            readable = self._received if verified else self._received - HELD_BACK_BYTES
             if end is not None:
                 readable = min(readable, end)
             if position < readable:
-                data = self._read(position, min(READ_CHUNK_BYTES, readable - position))
+                data = self._read(position, readable)
                 position += len(data)
                 yield data
             elif verified:
@@ -209,7 +216,17 @@ class Download:
             self._raise_failure()
         return self._stored
 
-    def _read(self, position: int, size: int) -> bytes:
+    def _read(self, position: int, readable: int) -> bytes:
+        """Up to a chunk of the bytes at `position` (< `readable`): from the file when
+        written, else from the chunks still queued for the writer."""
+        if position >= self._written:
+            offset = self._written
+            for chunk in self._queued:
+                if position < offset + len(chunk):
+                    whole = position == offset and offset + len(chunk) <= readable
+                    return chunk if whole else chunk[position - offset : readable - offset]
+                offset += len(chunk)
+        size = min(READ_CHUNK_BYTES, readable - position, self._written - position)
         try:
             data = os.pread(self._fd, size, position)
         except OSError as exc:
@@ -271,34 +288,48 @@ class Download:
         finally:
             await _close_chunks(response.chunks)
         sha256 = self._check.verify()
-        if response.length is not None and self._written != response.length:
+        if response.length is not None and self._received != response.length:
             raise UpstreamFailed(
-                f"{self.key}: upstream sent {self._written} of {response.length} bytes"
+                f"{self.key}: upstream sent {self._received} of {response.length} bytes"
             )
         return sha256
 
     async def _receive(self, chunks: AsyncIterator[bytes]) -> None:
+        writer = self._writer = ChunkWriter(
+            self.key, self._fd, self._check, self._chunk_written, self._writer_stopped
+        )
         try:
             async for chunk in chunks:
-                self._check.update(chunk)
-                self._write(chunk)
-                self._written += len(chunk)
+                # Checked here too, not only on the writer's thread: stop reading at once.
+                self._check.check_received(self._received + len(chunk))
+                await writer.write(chunk)
+                self._queued.append(chunk)
+                self._received += len(chunk)
                 self._counters.bytes_from_upstream += len(chunk)
                 self._notify()
         except DownloadFailed:
             raise
         except Exception as exc:
             raise UpstreamFailed(
-                f"{self.key}: upstream broke off after {self._written} bytes: {exc!r}"
+                f"{self.key}: upstream broke off after {self._received} bytes: {exc!r}"
             ) from exc
+        await writer.finish()
 
-    def _write(self, chunk: bytes) -> None:
-        view = memoryview(chunk)
-        try:
-            while view:
-                view = view[os.write(self._fd, view) :]
-        except OSError as exc:
-            raise StorageFailed(f"{self.key}: writing the download failed: {exc}") from exc
+    def _chunk_written(self, size: int) -> None:
+        if self._phase is _Phase.FAILED:
+            return  # a report from the thread that crossed the failure: nothing is queued
+        self._queued.popleft()
+        self._written += size
+
+    def _writer_stopped(self) -> None:
+        if self._phase is _Phase.FAILED:
+            self._release_fd()
+
+    def _release_fd(self) -> None:
+        # Only once the writer thread is gone: it must never write to a reused descriptor.
+        if self._writer is None or self._writer.stopped.is_set():
+            with suppress(OSError):
+                self._close_fd()
 
     def _fail(self, failure: DownloadFailed) -> None:
         self._failure = failure
@@ -307,8 +338,10 @@ class Download:
         with suppress(OSError):
             os.unlink(self._tmp_path)
         # No reader reads after a failure: give the space back now, not at garbage collection.
-        with suppress(OSError):
-            self._close_fd()
+        self._queued.clear()
+        if self._writer is not None:
+            self._writer.abandon()
+        self._release_fd()
         self._answered.set()
         self._notify()
         self._finish()

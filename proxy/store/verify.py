@@ -52,12 +52,16 @@ class ContentCheck:
     def update(self, chunk: bytes) -> None:
         """Take the next bytes; raise `SizeMismatch` as soon as they exceed the expected size."""
         self.size += len(chunk)
-        if self._expected.size is not None and self.size > self._expected.size:
+        self.check_received(self.size)
+        for hasher in self._hashers.values():
+            hasher.update(chunk)
+
+    def check_received(self, total: int) -> None:
+        """Raise `SizeMismatch` when `total` bytes are more than the expected size."""
+        if self._expected.size is not None and total > self._expected.size:
             raise SizeMismatch(
                 f"{self._key}: upstream sent more than the expected {self._expected.size} bytes"
             )
-        for hasher in self._hashers.values():
-            hasher.update(chunk)
 
     def check_announced_length(self, length: int | None) -> None:
         """Raise `SizeMismatch` when the upstream announces a length other than the page's."""
