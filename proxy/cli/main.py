@@ -68,6 +68,12 @@ def _build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--config", help="TOML configuration file")
     explain.add_argument("--upstream", action="append", default=[], metavar="URL")
     explain.add_argument("--cache-dir", help="cache directory")
+    explain.add_argument(
+        "--all",
+        action="store_true",
+        dest="show_all",
+        help="list every version and file (a large project is summarised by default)",
+    )
 
     invalidate = commands.add_parser(
         "invalidate", help="forget one project's cached page in a running proxy"
@@ -206,7 +212,7 @@ def _explain_command(args: argparse.Namespace) -> int:
     async def run() -> str:
         await state.start(open_store=False)
         try:
-            return await explain(state, args.project, fingerprint, source)
+            return await explain(state, args.project, fingerprint, source, show_all=args.show_all)
         finally:
             await state.close()
 

@@ -30,7 +30,7 @@ from proxy.simple.model import ProjectPage
 from proxy.upstreams.memo import remember
 from proxy.upstreams.source import redact
 from proxy.upstreams.variant_metadata import NO_VARIANTS, ProjectVariants
-from proxy.urls.links import FILE_ID_RE, LABELS_RE, file_href, variants_json_href
+from proxy.urls.links import FILE_ID_RE, file_href, parse_labels_segment, variants_json_href
 from proxy.urls.paths import PagePath, parse_page_path
 from proxy.variants.metadata import subset_variants_json
 from proxy.variants.properties import VariantProperty
@@ -197,7 +197,8 @@ async def variants_json_handler(request: web.Request) -> web.StreamResponse:
     labels_text = request.match_info["labels"]
     if not FILE_ID_RE.fullmatch(ident) or project != request.match_info["project"]:
         raise BadRequest(f"bad variants.json path {request.path[:120]!r}")
-    if not LABELS_RE.fullmatch(labels_text):
+    labels = parse_labels_segment(labels_text)
+    if labels is None:
         raise BadRequest(f"bad label list {labels_text[:80]!r}")
     merged = await state.page_service.get(project)
     built = (await state.variant_metadata.for_project(merged)).built.get(ident)
@@ -210,5 +211,5 @@ async def variants_json_handler(request: web.Request) -> web.StreamResponse:
         if parse_variants_json_filename(located.dist.filename) is None:
             raise web.HTTPNotFound(text=f"file {ident} of {project} is not a variants.json\n")
         raw = await state.variant_metadata.fetch_listed(located.upstream, located.dist)
-    body = subset_variants_json(raw, tuple(labels_text.split("+")))
+    body = subset_variants_json(raw, labels)
     return web.Response(body=body, content_type="application/json")

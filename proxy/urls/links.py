@@ -48,9 +48,28 @@ def file_href(project: str, dist: DistFile, shown_name: str | None = None) -> st
     return f"/files/{project}/{file_id(dist)}/{quote(shown_name or dist.filename)}"
 
 
-LABELS_RE = re.compile(r"^[0-9a-z_.]+(\+[0-9a-z_.]+)*$")
+# Labels joined by '+', optionally ended by one '+' (see `labels_segment`).
+LABELS_RE = re.compile(r"^[0-9a-z_.]+(\+[0-9a-z_.]+)*\+?$")
+# A path segment that clients collapse (RFC 3986 dot-segments): never one the proxy makes.
+_DOT_SEGMENTS = frozenset({".", ".."})
+
+
+def labels_segment(labels: tuple[str, ...]) -> str:
+    """The URL segment naming a set of labels: sorted, joined by '+'. `.` and `..` are valid
+    PEP 825 labels but dot-segments that pip, browsers and proxies collapse, so a segment that
+    would be exactly one of them ends with a '+' (a label never holds one); other segments are
+    unchanged, so every URL made before stays valid."""
+    joined = "+".join(sorted(labels))
+    return joined + "+" if joined in _DOT_SEGMENTS else joined
+
+
+def parse_labels_segment(text: str) -> tuple[str, ...] | None:
+    """The labels a segment made by `labels_segment` names, or None when it is malformed."""
+    if not LABELS_RE.fullmatch(text):
+        return None
+    return tuple(text.removesuffix("+").split("+"))
 
 
 def variants_json_href(project: str, dist: DistFile, labels: tuple[str, ...]) -> str:
     """The proxy URL of a variants.json served subset to `labels` (native view)."""
-    return f"/variants-json/{project}/{file_id(dist)}/{'+'.join(sorted(labels))}/{dist.filename}"
+    return f"/variants-json/{project}/{file_id(dist)}/{labels_segment(labels)}/{dist.filename}"

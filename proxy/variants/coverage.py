@@ -192,6 +192,7 @@ def pair_generalises(general: tuple[str, str], specific: tuple[str, str]) -> boo
 # --- whole tags and wheels -----------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=65536)
 def tag_generalises(general: Tag, specific: Tag) -> bool:
     """Every environment whose tag list holds `specific` also holds `general`."""
     if general == specific:

@@ -10,13 +10,19 @@ simulated machine states its own level).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import functools
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from packaging._manylinux import _LEGACY_MANYLINUX_MAP
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag, compatible_tags, cpython_tags, generic_tags, mac_platforms
 from packaging.version import Version
+
+from proxy.simple.filenames import parse_wheel_filename
+from proxy.simple.model import DistFile
+from proxy.variants.coverage import expand_tags
 
 _LEGACY_ALIASES = {
     (version.major, version.minor): alias for version, alias in _LEGACY_MANYLINUX_MAP.items()
@@ -130,9 +136,72 @@ COMMON_PYTHONS: tuple[Python, ...] = (
 )
 
 
+@functools.cache
+def _environments(
+    machines: tuple[Machine, ...], pythons: tuple[Python, ...]
+) -> tuple[Environment, ...]:
+    return tuple(
+        Environment(machine, python, tuple(python.tags(machine.platforms)))
+        for machine in machines
+        for python in pythons
+    )
+
+
 def environments(
     machines: Sequence[Machine] = COMMON_MACHINES, pythons: Sequence[Python] = COMMON_PYTHONS
-) -> Iterator[Environment]:
-    for machine in machines:
-        for python in pythons:
-            yield Environment(machine, python, tuple(python.tags(machine.platforms)))
+) -> tuple[Environment, ...]:
+    """Every machine with every Python, tag lists built once."""
+    return _environments(tuple(machines), tuple(pythons))
+
+
+# --- what each installer picks -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Wheel:
+    """A wheel as an installer sees it: its file, parsed tags, build tag and rank."""
+
+    dist: DistFile
+    tags: frozenset[Tag]
+    build: tuple[int, str]
+    rank: int = 0  # the PEP 825 rank (legacy view candidates); pip ignores it
+
+    @classmethod
+    def of(cls, dist: DistFile, rank: int = 0) -> Wheel:
+        wheel = parse_wheel_filename(dist.filename)
+        build_match = re.match(r"(\d+)(.*)", wheel.build_tag or "")
+        build = (int(build_match[1]), build_match[2]) if build_match else (-1, "")
+        return cls(
+            dist, expand_tags(wheel.python_tag, wheel.abi_tag, wheel.platform_tag), build, rank
+        )
+
+
+def _installable(environment: Environment, wheels: Iterable[Wheel]) -> list[tuple[int, Wheel]]:
+    found = []
+    for wheel in wheels:
+        priority = environment.priority(wheel.tags)
+        if priority is None or wheel.dist.yanked is not False:
+            continue
+        if environment.admits(wheel.dist.requires_python):
+            found.append((priority, wheel))
+    return found
+
+
+def pip_pick(environment: Environment, listed: Sequence[Wheel]) -> Wheel | None:
+    """pip's wheel from a page: best tag, then highest build tag; of equal ones the last listed
+    (its resolver walks the stable-sorted candidates in reverse). Unpinned: yanked skipped."""
+    best: tuple[tuple[int, tuple[int, str]], Wheel] | None = None
+    for priority, wheel in _installable(environment, listed):
+        key = (-priority, wheel.build)
+        if best is None or key >= best[0]:
+            best = (key, wheel)
+    return best[1] if best is not None else None
+
+
+def pep825_pick(environment: Environment, candidates: Sequence[Wheel]) -> Wheel | None:
+    """A PEP 825 installer's wheel: the best rank (variant order, null, non-variant), then
+    the best tag, then the highest build tag."""
+    found = _installable(environment, candidates)
+    if not found:
+        return None
+    return min(found, key=lambda item: (item[1].rank, item[0], -item[1].build[0]))[1]

@@ -134,11 +134,28 @@ def select_listed(candidates: Sequence[Candidate]) -> tuple[dict[int, Candidate]
     return {candidate.position: candidate for candidate in listed.values()}, left_out
 
 
+def _tie_safe_order(listed: Mapping[int, Candidate]) -> dict[int, DistFile]:
+    """The listed wheels, renamed, on the page positions they occupy, worst rank first.
+
+    Where two listed wheels share pip's most preferred tag in some environment (a plain
+    `py2.py3-none-any` and a `py3-none-any` variant on Python 3), pip ranks them equal and
+    takes the last one on the page (its resolver walks the stable-sorted candidates in
+    reverse); putting better ranks later makes that the one a PEP 825 installer takes.
+    """
+    by_rank = sorted(listed.values(), key=lambda c: (-c.rank, c.position))
+    return {
+        position: replace(candidate.dist, filename=candidate.shown_name)
+        if candidate.shown_name != candidate.dist.filename
+        else candidate.dist
+        for position, candidate in zip(sorted(listed), by_rank, strict=True)
+    }
+
+
 def _version_view(
     items: Sequence[tuple[int, Classified]],
     info: VersionVariants | None,
     fingerprint: Sequence[VariantProperty],
-) -> tuple[dict[int, str], VersionDecision]:
+) -> tuple[dict[int, DistFile], VersionDecision]:
     """Rules 1-4 for one version: shown names by page position, and the decisions."""
     labels = {
         item.wheel.variant_label
@@ -148,10 +165,9 @@ def _version_view(
     ordered, reasons, problem = compatible_labels(info, fingerprint, labels)
     candidates, decisions = rank_candidates(items, ordered, reasons)
     listed, left_out = select_listed(candidates)
-    shown: dict[int, str] = {}
+    shown = _tie_safe_order(listed)
     for candidate in candidates:
         if candidate.position in listed:
-            shown[candidate.position] = candidate.shown_name
             decisions[candidate.position] = FileDecision(
                 candidate.dist.filename, candidate.shown_name, _listed_reason(candidate)
             )
@@ -162,7 +178,7 @@ def _version_view(
         if item.variants_json:
             decisions[position] = FileDecision(item.dist.filename, None, VARIANTS_JSON_LEFT_OUT)
         elif item.wheel is None:
-            shown[position] = item.dist.filename
+            shown[position] = item.dist
             decisions[position] = FileDecision(item.dist.filename, item.dist.filename, "sdist")
     ranked = tuple(
         RankedWheel(c.dist.filename, c.rank, c.rank_name, c.position in listed) for c in candidates
@@ -180,9 +196,9 @@ def _version_view(
 
 def _unknown_client_view(
     items: Sequence[tuple[int, Classified]],
-) -> tuple[dict[int, str], VersionDecision]:
+) -> tuple[dict[int, DistFile], VersionDecision]:
     """Rule 7: no fingerprint, so every variant file is left out and nothing is renamed."""
-    shown: dict[int, str] = {}
+    shown: dict[int, DistFile] = {}
     decisions: list[FileDecision] = []
     for position, item in items:
         filename = item.dist.filename
@@ -191,7 +207,7 @@ def _unknown_client_view(
         elif item.wheel is not None and item.wheel.is_variant:
             decisions.append(FileDecision(filename, None, NO_FINGERPRINT))
         else:
-            shown[position] = filename
+            shown[position] = item.dist
             decisions.append(FileDecision(filename, filename, "not a variant file"))
     version = items[0][1].version_key or ""
     return shown, VersionDecision(version, (), None, tuple(decisions))
@@ -203,13 +219,13 @@ def legacy_view(
     fingerprint: Sequence[VariantProperty] | None,
 ) -> View:
     """What an unmodified installer is shown; `fingerprint` None means nothing is known."""
-    shown: dict[int, str] = {}
+    shown: dict[int, DistFile] = {}
     decisions: list[VersionDecision] = []
     for version_key, items in group_by_version(page).items():
         has_variants = any(item.wheel is not None and item.wheel.is_variant for _, item in items)
         if version_key is None or not has_variants:
             shown.update(
-                (position, item.dist.filename) for position, item in items if not item.variants_json
+                (position, item.dist) for position, item in items if not item.variants_json
             )
             continue
         if fingerprint is None:
@@ -218,9 +234,5 @@ def legacy_view(
             version_shown, decision = _version_view(items, variants.get(version_key), fingerprint)
         shown.update(version_shown)
         decisions.append(decision)
-    files = tuple(
-        dist if shown[position] == dist.filename else replace(dist, filename=shown[position])
-        for position, dist in enumerate(page.files)
-        if position in shown
-    )
+    files = tuple(shown[position] for position in sorted(shown))
     return View(replace(page, files=files), tuple(decisions))

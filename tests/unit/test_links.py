@@ -16,6 +16,7 @@ from proxy.urls.links import (
     file_id,
     metadata_id,
     metadata_url,
+    parse_labels_segment,
     variants_json_href,
 )
 
@@ -158,6 +159,23 @@ def test_variants_json_href_differs_per_label_subset() -> None:
     )
 
 
-@pytest.mark.parametrize("labels", ["", "+", "a+", "+a", "A", "a+b/c", "../x"])
+@pytest.mark.parametrize("labels", ["", "+", "a++", "+a", "A", "a+b/c", "../x", "a++b"])
 def test_labels_pattern_refuses_malformed_label_lists(labels: str) -> None:
     assert not LABELS_RE.match(labels)
+
+
+@pytest.mark.parametrize(
+    "labels", [(".",), ("..",), (".", ".."), ("null", "."), ("...",), ("x86_64_v3",)]
+)
+def test_no_variants_json_href_holds_a_segment_clients_collapse(labels: tuple[str, ...]) -> None:
+    dist = DistFile("pkg-1.0-variants.json", URL, hashes={"sha256": SHA})
+    href = variants_json_href("pkg", dist, labels)
+    segments = href.split("/")
+    assert "." not in segments and ".." not in segments
+    assert parse_labels_segment(segments[-2]) == tuple(sorted(labels))
+
+
+def test_label_segments_made_before_the_dot_rule_still_parse() -> None:
+    assert parse_labels_segment("null+x86_64_v3") == ("null", "x86_64_v3")
+    assert parse_labels_segment("a+") == ("a",)
+    assert parse_labels_segment("a+b/c") is None

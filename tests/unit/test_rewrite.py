@@ -409,7 +409,9 @@ def test_legacy_second_label_wheel_listed_where_the_best_label_has_none() -> Non
     view = legacy_view(
         project(mac_plain, v3_linux, v2_linux, v2_mac), {"1.0": VersionVariants(doc)}, CPU_V3
     )
-    assert [d.url for d in view.page.files] == [v3_linux.url, v2_mac.url]
+    # the listed wheels keep the places of listed wheels, worst rank first (pip breaks a tie of
+    # tags in favour of the later one)
+    assert [d.url for d in view.page.files] == [v2_mac.url, v3_linux.url]
 
 
 def test_legacy_pure_python_variant_covers_every_binary_plain_wheel() -> None:
@@ -714,8 +716,16 @@ def test_legacy_view_invariants(
     upstream = {d.url: (position, d) for position, d in enumerate(page.files)}
     shown_names = names(view)
     assert len(set(shown_names)) == len(shown_names), "two listed files share a name"
-    positions = [upstream[d.url][0] for d in view.page.files]
-    assert positions == sorted(positions), "upstream order is kept"
+    positions = [upstream[d.url][0] for d in view.page.files if not d.filename.endswith(".whl")]
+    assert positions == sorted(positions), "upstream order is kept for every file but wheels"
+    for decision in view.decisions:
+        listed = {c.filename: c.rank for c in decision.candidates if c.listed}
+        ranks = [
+            listed[upstream[d.url][1].filename]
+            for d in view.page.files
+            if upstream[d.url][1].filename in listed
+        ]
+        assert ranks == sorted(ranks, reverse=True), "a version's wheels: worst rank first"
 
     for shown in view.page.files:
         original = upstream[shown.url][1]

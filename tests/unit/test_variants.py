@@ -458,6 +458,52 @@ def test_static_properties_are_always_supported() -> None:
     assert rank_variants(doc, []).ordered == ("openblas", "mkl")
 
 
+def test_static_namespace_supports_only_its_static_properties_whatever_the_client_sends() -> None:
+    # PEP 817: an ahead-of-time namespace is decided by the file, not by the client's header.
+    doc = parsed(
+        {"mkl": {"blas": {"library": ["mkl"]}}, "openblas": {"blas": {"library": ["openblas"]}}},
+        schema=SCHEMA_DRAFT,
+        **{"static-properties": {"blas": {"library": ["openblas"]}}},
+    )
+    ranking = rank_variants(doc, props("blas :: library :: mkl"))
+    assert ranking.ordered == ("openblas",)
+    assert "blas :: library" in ranking.incompatible["mkl"]
+
+
+ABI_DEPENDENCY_DRAFT = {
+    "$schema": SCHEMA_DRAFT,
+    "default-priorities": {"namespace": ["x86_64"]},
+    "variants": {
+        "null": {},
+        "v3": {"x86_64": {"level": ["v3"]}},
+        "torch27": {"abi_dependency": {"torch": ["2.7"]}, "x86_64": {"level": ["v3"]}},
+    },
+}
+
+
+def test_abi_dependency_does_not_reject_a_draft_file_and_needs_the_fingerprint() -> None:
+    doc = parse_variants_json(ABI_DEPENDENCY_DRAFT)
+    cpu = props("x86_64 :: level :: v3")
+    ranking = rank_variants(doc, cpu)
+    assert ranking.ordered == ("v3", "null")
+    assert "abi_dependency :: torch" in ranking.incompatible["torch27"]
+    # named by the fingerprint: compatible, and ranked after the file's own namespaces
+    with_torch = rank_variants(doc, [*cpu, *props("abi_dependency :: torch :: 2.7")])
+    assert with_torch.ordered == ("torch27", "v3", "null")
+
+
+@pytest.mark.parametrize("version", ["v0.0.1", "v0.0.3", "v0.1.1", "v0.9.0", "v1.0.0", "v1.4.2"])
+def test_every_draft_and_version_one_schema_is_read(version: str) -> None:
+    schema = f"https://variants-schema.wheelnext.dev/{version}.json"
+    assert parsed({"null": {}}, schema=schema).schema_version[0] in (0, 1)
+
+
+@pytest.mark.parametrize("version", ["v2.0.0", "v10.1.0"])
+def test_an_unknown_major_schema_version_is_invalid(version: str) -> None:
+    with pytest.raises(VariantsJsonError, match="unsupported format version"):
+        parsed({"null": {}}, schema=f"https://variants-schema.wheelnext.dev/{version}.json")
+
+
 def test_properties_of_namespaces_the_document_does_not_use_are_ignored() -> None:
     doc = parsed({"v3": {"x86_64": {"level": ["v3"]}}}, namespaces=["x86_64"])
     supported = props("aarch64 :: version :: 8.2a", "x86_64 :: level :: v3")
