@@ -27,12 +27,19 @@ class PreferenceOrder:
     Supported properties are the document's static properties, then the client's, in order:
     the first value of a feature is its most preferred, features rank by first appearance.
     `default-priorities.feature` / `.property` (when a file carries them) move the supported
-    features / values they name to the front. Values the client does not support never rank.
+    features / values they name to the front.
+
+    PEP 825 step 3 starts a feature's value order with `default-priorities.property` as given,
+    supported or not, and step 4 takes a variant's best value from that order. So a value the
+    file ranks first counts as a compatible variant's best value even when the client lacks it
+    (variantlib 0.2 skips such values; the PEP text is followed here). Compatibility itself
+    needs a supported value (`supported`).
     """
 
     namespace_rank: Mapping[str, int]
     feature_rank: Mapping[FeatureKey, int]
     value_rank: Mapping[FeatureKey, Mapping[str, int]]
+    supported: Mapping[FeatureKey, frozenset[str]]
 
 
 def _supported_values(
@@ -66,11 +73,12 @@ def preference_order(doc: VariantsDoc, supported: Iterable[VariantProperty]) -> 
 
     value_rank: dict[FeatureKey, Mapping[str, int]] = {}
     for key, values in values_seen.items():
-        preferred = [v for v in doc.property_priorities.get(key, ()) if v in values]
+        preferred = list(doc.property_priorities.get(key, ()))
         ordered = preferred + [v for v in values if v not in preferred]
         value_rank[key] = {v: i for i, v in enumerate(ordered)}
 
-    return PreferenceOrder(namespace_rank, feature_rank, value_rank)
+    supported_sets = {key: frozenset(values) for key, values in values_seen.items()}
+    return PreferenceOrder(namespace_rank, feature_rank, value_rank, supported_sets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +154,7 @@ def _sort_key(label: str, desc: VariantDesc, order: PreferenceOrder) -> VariantS
     value_ranks = order.value_rank
     for key, values in desc.items():
         ranks = value_ranks.get(key, {})
+        supported = order.supported.get(key, frozenset())
         best_rank = -1
         best_value = ""
         for value in values:
@@ -153,7 +162,7 @@ def _sort_key(label: str, desc: VariantDesc, order: PreferenceOrder) -> VariantS
             if rank >= 0 and (best_rank < 0 or rank < best_rank):
                 best_rank, best_value = rank, value
         namespace, feature = key
-        if best_rank < 0:
+        if supported.isdisjoint(values):
             return (
                 f"no supported value for {namespace} :: {feature} "
                 f"(the variant needs one of: {', '.join(values)})"

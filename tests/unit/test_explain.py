@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from proxy.variants.explanation import format_view
 from proxy.simple.model import DistFile, ProjectPage
+from proxy.variants.explanation import format_view
 from proxy.variants.fingerprint import EMPTY_FINGERPRINT, Fingerprint, parse_properties_header
 from proxy.variants.metadata import parse_variants_json
 from proxy.variants.rewrite import FileDecision, VersionDecision, VersionVariants, View, legacy_view

@@ -630,13 +630,18 @@ def test_property_priorities_move_values_to_the_front() -> None:
     assert rank_variants(doc, X86).ordered == ("v2", "v4")
 
 
-def test_property_priorities_never_make_an_unsupported_value_count() -> None:
+def test_property_priorities_rank_by_the_pep_text_even_for_an_unsupported_value() -> None:
     doc = parsed(
         {"v4v2": {"x86_64": {"level": ["v4", "v2"]}}, "v3": {"x86_64": {"level": ["v3"]}}},
         priorities={"property": {"x86_64": {"level": ["v4"]}}},
     )
-    # v4 is preferred by the document but this client lacks it: v4v2 counts as v2
-    assert rank_variants(doc, X86[1:]).ordered == ("v3", "v4v2")
+    # PEP 825 steps 3-4: the value order starts with default-priorities.property as given, and
+    # a variant's best value is its value earliest in that order: v4v2 counts as v4 (first),
+    # though this client lacks v4. variantlib 0.2 skips unsupported values (v4v2 would count
+    # as v2 and sort after v3); the PEP text is followed.
+    assert rank_variants(doc, X86[1:]).ordered == ("v4v2", "v3")
+    # compatibility still needs a supported value
+    assert rank_variants(doc, props("x86_64 :: level :: v3")).ordered == ("v3",)
 
 
 def test_explain_gives_each_labels_place_and_key() -> None:
