@@ -797,3 +797,28 @@ def test_native_lists_a_variants_json_built_from_the_wheels_when_none_is_listed(
     # The legacy view never lists a variants.json, built or not.
     legacy = legacy_view(page, {"1.0": VersionVariants(DOC, None, built)}, CPU_V3)
     assert built.filename not in names(legacy)
+
+
+def test_readme_worked_example() -> None:
+    doc = variants_doc(
+        {"x86_64_v3": {"x86_64": {"level": ["v3"]}}, "x86_64_v2": {"x86_64": {"level": ["v2"]}}},
+        namespaces=("x86_64",),
+    )
+    v3 = dist("pkg-1.0-cp312-cp312-manylinux_2_28_x86_64-x86_64_v3.whl")
+    v2_mac = dist("pkg-1.0-cp312-cp312-macosx_11_0_arm64-x86_64_v2.whl")
+    mac = dist("pkg-1.0-cp312-cp312-macosx_11_0_arm64.whl")
+    page = project(PLAIN_LINUX, v3, v2_mac, mac, PLAIN_WINDOWS)
+    view = legacy_view(page, {"1.0": VersionVariants(doc)}, CPU_V3)
+    assert sorted((d.filename, d.url) for d in view.page.files) == sorted(
+        [
+            (PLAIN_LINUX.filename, PLAIN_LINUX.url),
+            (LEGACY_LINUX_NAME, v3.url),
+            (mac.filename, v2_mac.url),
+            (PLAIN_WINDOWS.filename, PLAIN_WINDOWS.url),
+        ]
+    )
+    assert legacy_view(page, {"1.0": VersionVariants(doc)}, None).page.files == (
+        PLAIN_LINUX,
+        mac,
+        PLAIN_WINDOWS,
+    )
