@@ -215,12 +215,10 @@ def expand_tags(python_tag: str, abi_tag: str, platform_tag: str) -> frozenset[T
     return parse_tag(f"{python_tag}-{abi_tag}-{platform_tag}")
 
 
-def tags_cover(general: Iterable[Tag], specific: Iterable[Tag]) -> bool:
+@functools.lru_cache(maxsize=16384)
+def tags_cover(general: frozenset[Tag], specific: frozenset[Tag]) -> bool:
     """Each tag of `specific` is a tag of `general` or is generalised by one of them."""
-    general_tags = tuple(general)
-    return all(
-        any(tag_generalises(candidate, tag) for candidate in general_tags) for tag in specific
-    )
+    return all(any(tag_generalises(candidate, tag) for candidate in general) for tag in specific)
 
 
 # --- requires-python -----------------------------------------------------------------------
@@ -261,6 +259,7 @@ def _probe_versions(specifiers: Iterable[SpecifierSet]) -> list[Version]:
     ]
 
 
+@functools.lru_cache(maxsize=4096)
 def requires_python_admits(general: str | None, specific: str | None) -> bool:
     """`general` admits every Python version that `specific` admits (does not narrow it)."""
     general_set, specific_set = _specifier(general), _specifier(specific)
