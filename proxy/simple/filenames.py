@@ -1,7 +1,7 @@
 """Distribution file names: wheels (with the PEP 825 variant label), sdists, variants.json.
 
-Pure parsing and formatting of the names an index lists, plus the tag comparison the page
-rewriter uses to decide which non-variant wheel a shown variant wheel replaces. No I/O.
+Pure parsing and formatting of the names an index lists. No I/O. (Which wheel stands in for
+which on a legacy page is tag coverage: proxy/variants/coverage.py.)
 
 Wheel names follow the PEP 825 template (one line in the PEP)::
 
@@ -196,74 +196,3 @@ def parse_variants_json_filename(filename: str) -> tuple[str, str] | None:
     if not _DISTRIBUTION_RE.fullmatch(name) or not _VERSION_RE.fullmatch(version):
         return None
     return name, version
-
-
-# --- platform tags: operating system and architecture ------------------------------------
-
-# (pattern, operating system); the pattern's last group is the architecture. Version parts
-# (glibc, musl, macOS, Android API level) are dropped: they rank wheels, not replace them.
-_PLATFORM_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"manylinux_\d+_\d+_(.+)"), "linux"),
-    (re.compile(r"manylinux(?:1|2010|2014)_(.+)"), "linux"),
-    (re.compile(r"linux_(.+)"), "linux"),
-    (re.compile(r"musllinux_\d+_\d+_(.+)"), "musllinux"),
-    (re.compile(r"macosx_\d+_\d+_(.+)"), "macos"),
-    (re.compile(r"ios_\d+_\d+_(.+_iphoneos)"), "ios"),
-    (re.compile(r"ios_\d+_\d+_(.+_iphonesimulator)"), "ios"),
-    (re.compile(r"android_\d+_(.+)"), "android"),
-    (re.compile(r"win_?(.+)"), "windows"),
-)
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class PlatformKind:
-    """The operating system and CPU architecture a platform tag targets, versions dropped."""
-
-    os: str
-    arch: str
-
-    def __str__(self) -> str:
-        return f"{self.os}/{self.arch}"
-
-
-def platform_kind(platform_tag: str) -> PlatformKind:
-    """Map one platform tag to its OS and architecture.
-
-    `manylinux_2_17_x86_64`, `manylinux2014_x86_64` and `linux_x86_64` are all linux/x86_64;
-    `musllinux_1_2_x86_64` is musllinux/x86_64 (another C library, so another OS here);
-    `macosx_11_0_arm64` and `macosx_14_0_arm64` are both macos/arm64; `win32` is windows/32;
-    `any` is any/any. A tag of no known shape is its own kind (it equals only itself).
-    """
-    if platform_tag == "any":
-        return PlatformKind("any", "any")
-    for pattern, os_name in _PLATFORM_PATTERNS:
-        match = pattern.fullmatch(platform_tag)
-        if match:
-            return PlatformKind(os_name, match.group(1))
-    return PlatformKind(platform_tag, "")
-
-
-@dataclass(frozen=True, slots=True)
-class WheelTagsKey:
-    """What decides whether one wheel stands in for another on a legacy page.
-
-    Python and ABI tags are compared as sets (compressed tag sets are order-free); the
-    platform tag is reduced to the set of (OS, architecture) pairs it names.
-    """
-
-    python_tags: frozenset[str]
-    abi_tags: frozenset[str]
-    platforms: frozenset[PlatformKind]
-
-
-def wheel_tags_key(wheel: WheelName) -> WheelTagsKey:
-    """The key of CONTRACT.md rule 3: two wheels with equal keys have the same python and abi
-    tags and platform tags of the same operating system and architecture, so a shown variant
-    wheel replaces a non-variant wheel with an equal key (e.g. `manylinux_2_28_x86_64` and
-    `manylinux_2_17_x86_64.manylinux2014_x86_64` are equal; `musllinux_1_2_x86_64` is not).
-    """
-    return WheelTagsKey(
-        python_tags=frozenset(wheel.python_tag.split(".")),
-        abi_tags=frozenset(wheel.abi_tag.split(".")),
-        platforms=frozenset(platform_kind(tag) for tag in wheel.platform_tag.split(".")),
-    )

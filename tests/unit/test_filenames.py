@@ -8,16 +8,13 @@ import pytest
 
 from proxy.simple.filenames import (
     FilenameError,
-    PlatformKind,
     SdistName,
     WheelName,
     parse_dist_filename,
     parse_sdist_filename,
     parse_variants_json_filename,
     parse_wheel_filename,
-    platform_kind,
     variants_json_filename,
-    wheel_tags_key,
 )
 
 
@@ -164,51 +161,3 @@ def test_parse_variants_json_filename() -> None:
     assert parse_variants_json_filename("foo-bar-1.0-variants.json") is None
     assert parse_variants_json_filename("-1.0-variants.json") is None
     assert parse_variants_json_filename("foo_bar-1.0-py3-none-any.whl") is None
-
-
-@pytest.mark.parametrize(
-    ("tag", "kind"),
-    [
-        ("manylinux_2_28_x86_64", PlatformKind("linux", "x86_64")),
-        ("manylinux2014_aarch64", PlatformKind("linux", "aarch64")),
-        ("manylinux1_i686", PlatformKind("linux", "i686")),
-        ("linux_x86_64", PlatformKind("linux", "x86_64")),
-        ("musllinux_1_2_x86_64", PlatformKind("musllinux", "x86_64")),
-        ("macosx_14_0_arm64", PlatformKind("macos", "arm64")),
-        ("macosx_10_9_universal2", PlatformKind("macos", "universal2")),
-        ("win_amd64", PlatformKind("windows", "amd64")),
-        ("win32", PlatformKind("windows", "32")),
-        ("ios_13_0_arm64_iphoneos", PlatformKind("ios", "arm64_iphoneos")),
-        ("android_21_arm64_v8a", PlatformKind("android", "arm64_v8a")),
-        ("any", PlatformKind("any", "any")),
-        ("freebsd_14_0_release_amd64", PlatformKind("freebsd_14_0_release_amd64", "")),
-    ],
-)
-def test_platform_kind(tag: str, kind: PlatformKind) -> None:
-    assert platform_kind(tag) == kind
-
-
-def _key(filename: str) -> object:
-    return wheel_tags_key(parse_wheel_filename(filename))
-
-
-def test_wheel_tags_key_matches_same_os_and_arch_across_versions() -> None:
-    variant = _key("pkg-1.0-cp312-cp312-manylinux_2_28_x86_64-cu128.whl")
-    assert variant == _key("pkg-1.0-cp312-cp312-manylinux_2_17_x86_64.whl")
-    assert variant == _key("pkg-1.0-cp312-cp312-linux_x86_64.whl")
-    assert variant == _key("pkg-1.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl")
-    mac = _key("pkg-1.0-cp312-cp312-macosx_14_0_arm64-accelerate.whl")
-    assert mac == _key("pkg-1.0-cp312-cp312-macosx_11_0_arm64.whl")
-
-
-def test_wheel_tags_key_differs_on_os_arch_python_or_abi() -> None:
-    variant = _key("pkg-1.0-cp312-cp312-manylinux_2_28_x86_64-cu128.whl")
-    assert variant != _key("pkg-1.0-cp312-cp312-musllinux_1_2_x86_64.whl")
-    assert variant != _key("pkg-1.0-cp312-cp312-manylinux_2_28_aarch64.whl")
-    assert variant != _key("pkg-1.0-cp313-cp313-manylinux_2_28_x86_64.whl")
-    assert variant != _key("pkg-1.0-cp312-abi3-manylinux_2_28_x86_64.whl")
-    assert _key("pkg-1.0-py3-none-any-x.whl") != _key("pkg-1.0-py3-none-win_amd64.whl")
-
-
-def test_wheel_tags_key_compares_compressed_sets_ignoring_order() -> None:
-    assert _key("pkg-1.0-py2.py3-none-any-lbl.whl") == _key("pkg-1.0-py3.py2-none-any.whl")
