@@ -68,11 +68,37 @@ def _outcome(
         return _Outcome(f"{wanted.dist.filename} ({names.get(wanted.dist.filename, '')})")
     wanted_text = _describe(wanted, names, environment) if wanted else "no wheel"
     got_text = _describe(Wheel.of(got_upstream), names, environment) if got_upstream else "no wheel"
-    why = (
-        f"pip takes {got_text}: a worse-ranked wheel with a tag pip prefers here that no "
-        f"better-ranked wheel covers; a PEP 825 installer takes {wanted_text}"
+    why = _why_not(environment, got, wanted, listed)
+    return _Outcome(
+        "pip disagrees (rule 5, see below)",
+        f"pip takes {got_text}, a PEP 825 installer {wanted_text}: {why}",
     )
-    return _Outcome("pip disagrees (rule 5, see below)", why)
+
+
+def _why_not(
+    environment: Environment, got: Wheel | None, wanted: Wheel | None, listed: Sequence[Wheel]
+) -> str:
+    """Why no page can make pip take the PEP 825 installer's wheel in this environment."""
+    if wanted is not None and all(wheel.dist.url != wanted.dist.url for wheel in listed):
+        return (
+            "a better-ranked wheel with the same tags holds its name but does not install "
+            "here (requires-python), and one name stands for one file"
+        )
+    if got is None or wanted is None:
+        return "no listed wheel installs here"
+    got_priority = environment.priority(got.tags)
+    if got_priority == environment.priority(wanted.tags):
+        return "pip prefers the higher build tag of a wheel with the same tag"
+    best = environment.tags[got_priority or 0]
+    if best.platform.startswith("linux_"):
+        return (
+            f"pip 26 ranks {best.platform} first, and no better-ranked wheel installs "
+            "everywhere this one does"
+        )
+    return (
+        f"pip ranks interpreter and abi ({best.interpreter}-{best.abi}) above platform, and "
+        "no better-ranked wheel installs everywhere this one does"
+    )
 
 
 def _join_pythons(names: list[str], every: int) -> str:

@@ -85,7 +85,8 @@ def test_format_view_names_the_environments_where_pip_cannot_agree() -> None:
     text = format_view("pkg", view, V3_CLIENT, "url", upstream=page)
     rule5 = text.split("(rule 5):\n", 1)[1]
     assert "linux x86_64 glibc 2.28, Python 3.12: pip takes " + plain.filename in rule5
-    assert "a PEP 825 installer takes " + V3.filename in rule5
+    assert "a PEP 825 installer " + V3.filename in rule5
+    assert "pip 26 ranks linux_x86_64 first" in rule5
     assert "glibc 2.17" not in rule5  # there the variant does not install: pip agrees
 
 
