@@ -32,7 +32,12 @@ _INTERPRETER_RE = re.compile(r"(?P<name>py|cp|pp)(?P<major>\d)(?P<minor>\d*)")
 _MANYLINUX_RE = re.compile(r"manylinux_(\d+)_(\d+)_(.+)")
 _MUSLLINUX_RE = re.compile(r"musllinux_(\d+)_(\d+)_(.+)")
 
-_LEGACY_MANYLINUX = {f"{alias}_": version for version, alias in _LEGACY_MANYLINUX_MAP.items()}
+# packaging's own alias map ((2, 17) -> "manylinux2014", ...); its keys are (major, minor)
+# tuples in every packaging release this project accepts (a NamedTuple from 25 on).
+_LEGACY_MANYLINUX = {
+    f"{alias}_": (int(version[0]), int(version[1]))
+    for version, alias in _LEGACY_MANYLINUX_MAP.items()
+}
 # packaging lists glibc levels below 2.17 only for these (`_manylinux._is_compatible`).
 _OLD_GLIBC_ARCHS = frozenset({"x86_64", "i686"})
 _FIRST_GLIBC_ELSEWHERE = (2, 17)
@@ -50,7 +55,7 @@ def _glibc_level(platform: str) -> tuple[tuple[int, int], str] | None:
     """`manylinux_2_17_x86_64` / `manylinux2014_x86_64` -> ((2, 17), 'x86_64')."""
     for prefix, version in _LEGACY_MANYLINUX.items():
         if platform.startswith(prefix):
-            return (version.major, version.minor), platform[len(prefix) :]
+            return version, platform[len(prefix) :]
     match = _MANYLINUX_RE.fullmatch(platform)
     if match is None:
         return None

@@ -25,7 +25,7 @@ from proxy.simple.model import DistFile
 from proxy.variants.coverage import expand_tags
 
 _LEGACY_ALIASES = {
-    (version.major, version.minor): alias for version, alias in _LEGACY_MANYLINUX_MAP.items()
+    (int(version[0]), int(version[1])): alias for version, alias in _LEGACY_MANYLINUX_MAP.items()
 }
 
 
