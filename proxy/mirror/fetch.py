@@ -4,16 +4,20 @@ PEP 658 metadata file lands in the cache (shell). Files are fetched in parallel,
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urldefrag, urljoin
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urldefrag, urljoin, urlsplit
 
 import aiohttp
 
 from proxy.mirror.progress import MirrorProgress
 from proxy.mirror.resolve import Resolution
 from proxy.simple.api import normalize_name
+from proxy.store.errors import DownloadFailed
+
+if TYPE_CHECKING:
+    from proxy.server.state import ProxyState
 
 JSON_ACCEPT = "application/vnd.pypi.simple.v1+json"
 CHUNK = 256 * 1024
@@ -73,11 +77,52 @@ async def plan_fetches(
     return list(items.values())
 
 
+# Fetches one item into the cache; returns how many bytes it holds (raises FetchError).
+FetchOne = Callable[[FetchItem], Awaitable[int]]
+
+
+def http_fetcher(session: aiohttp.ClientSession, progress: MirrorProgress) -> FetchOne:
+    """GET through a proxy (its cache keeps the file), counting bytes as they arrive."""
+
+    async def fetch(item: FetchItem) -> int:
+        async with session.get(item.url) as response:
+            if response.status != 200:
+                reason = (await response.text()).strip()[:200]
+                raise FetchError(f"{item.what}: {response.status} {reason}")
+            async for chunk in response.content.iter_chunked(CHUNK):
+                progress.advance(len(chunk))
+        return 0  # counted as they arrived
+
+    return fetch
+
+
+def in_process_fetcher(state: ProxyState, base_url: str) -> FetchOne:
+    """Into the store of an in-process proxy, as a GET of the file would, without sending
+    the bytes over loopback to ourselves (half the copying)."""
+    from aiohttp import web
+
+    from proxy.server.file_routes import cache_listed_file, project_from_path
+    from proxy.upstreams.source import UpstreamError
+
+    async def fetch(item: FetchItem) -> int:
+        parts = urlsplit(item.url).path.split("/")
+        if not item.url.startswith(base_url) or len(parts) != 5 or parts[1] != "files":
+            raise FetchError(f"{item.what}: not a file URL of this proxy")
+        try:
+            return await cache_listed_file(
+                state,
+                project_from_path(parts[2]),
+                parts[3],
+                metadata=parts[4].endswith(".metadata"),
+            )
+        except (web.HTTPException, UpstreamError, DownloadFailed) as exc:
+            raise FetchError(f"{item.what}: {exc}"[:300]) from None
+
+    return fetch
+
+
 async def fetch_all(
-    session: aiohttp.ClientSession,
-    items: list[FetchItem],
-    progress: MirrorProgress,
-    jobs: int = DEFAULT_JOBS,
+    items: list[FetchItem], progress: MirrorProgress, fetch: FetchOne, jobs: int = DEFAULT_JOBS
 ) -> list[str]:
     """Fetch every item (at most `jobs` at once); the errors, one line each."""
     limit = asyncio.Semaphore(jobs)
@@ -86,13 +131,9 @@ async def fetch_all(
     async def one(item: FetchItem) -> None:
         async with limit:
             try:
-                async with session.get(item.url) as response:
-                    if response.status != 200:
-                        reason = (await response.text()).strip()[:200]
-                        errors.append(f"{item.what}: {response.status} {reason}")
-                        return
-                    async for chunk in response.content.iter_chunked(CHUNK):
-                        progress.advance(len(chunk))
+                progress.advance(await fetch(item))
+            except FetchError as exc:
+                errors.append(str(exc))
             except (aiohttp.ClientError, TimeoutError) as exc:
                 errors.append(f"{item.what}: {type(exc).__name__} {exc}"[:300])
             finally:

@@ -9,17 +9,27 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import aiohttp
 
 from proxy.config import Settings
-from proxy.mirror.fetch import DEFAULT_JOBS, FetchError, fetch_all, plan_fetches
+from proxy.mirror.fetch import (
+    DEFAULT_JOBS,
+    FetchError,
+    fetch_all,
+    http_fetcher,
+    in_process_fetcher,
+    plan_fetches,
+)
 from proxy.mirror.local_proxy import local_proxy
 from proxy.mirror.progress import MirrorProgress, progress_for
 from proxy.mirror.record import merge_record, now_text
 from proxy.mirror.resolve import Resolution, resolve_target
 from proxy.mirror.targets import Target
+
+if TYPE_CHECKING:
+    from proxy.server.state import ProxyState
 
 RESOLVE_JOBS = 4
 
@@ -54,7 +64,10 @@ async def _resolve_all(request: MirrorRequest, base_url: str) -> tuple[Resolutio
 
 
 async def _mirror_through(
-    request: MirrorRequest, base_url: str, progress: MirrorProgress
+    request: MirrorRequest,
+    base_url: str,
+    progress: MirrorProgress,
+    state: ProxyState | None = None,
 ) -> MirrorOutcome:
     resolutions = await _resolve_all(request, base_url)
     resolved = [r for r in resolutions if r.error is None]
@@ -67,7 +80,12 @@ async def _mirror_through(
             items = await plan_fetches(session, base_url, resolved)
         except FetchError as exc:
             return MirrorOutcome(resolutions, (str(exc),), "nothing fetched")
-        errors = await fetch_all(session, items, progress, request.jobs)
+        fetch = (
+            in_process_fetcher(state, base_url)
+            if state is not None
+            else http_fetcher(session, progress)
+        )
+        errors = await fetch_all(items, progress, fetch, request.jobs)
     return MirrorOutcome(resolutions, tuple(errors), progress.finish())
 
 
@@ -77,7 +95,7 @@ async def run_mirror(
     if request.proxy_url is not None:
         return await _mirror_through(request, request.proxy_url, progress)
     async with local_proxy(settings) as local:
-        return await _mirror_through(request, local.url, progress)
+        return await _mirror_through(request, local.url, progress, local.state)
 
 
 def record_outcome(settings: Settings, request: MirrorRequest, outcome: MirrorOutcome) -> None:

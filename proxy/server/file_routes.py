@@ -9,11 +9,13 @@ page lists and downloads nothing. Only files a project page listed are ever fetc
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
 
 from proxy.server.state import STATE, BadRequest, ProxyState
+from proxy.simple.model import DistFile
 from proxy.simple.names import NormalizedName, normalize_name
 from proxy.store.backend import Blob
 from proxy.store.file_store import DownloadFailed, ExpectedFile
@@ -44,28 +46,57 @@ async def file_handler(request: web.Request) -> web.StreamResponse:
             return await _serve_stored(request, state, stored.blob)
     located = await locate(state, project, ident)
     dist = located.dist
+    if wants_metadata and not dist.core_metadata:
+        raise web.HTTPNotFound(text="this file has no metadata file upstream\n")
+    target = file_target(dist, ident, metadata=wants_metadata)
     if wants_metadata:
-        if not dist.core_metadata:
-            raise web.HTTPNotFound(text="this file has no metadata file upstream\n")
-        key = metadata_id(dist)
-        stored = await state.store.lookup(key)
+        stored = await state.store.lookup(target.key)
         if stored is not None:
             return await _serve_stored(request, state, stored.blob, metadata=True)
-        hashes = dict(dist.core_metadata) if not isinstance(dist.core_metadata, bool) else {}
-        return await _stream_download(
-            request,
-            state,
-            located,
-            key,
-            metadata_url(dist),
-            ExpectedFile(hashes, None),
-            metadata=True,
-        )
-    if request.method == "HEAD":
+    elif request.method == "HEAD":
         return await _answer_head(request, dist.size)
     return await _stream_download(
-        request, state, located, ident, dist.url, ExpectedFile(dict(dist.hashes), dist.size)
+        request, state, located, target.key, target.url, target.expected, metadata=wants_metadata
     )
+
+
+@dataclass(frozen=True)
+class FileTarget:
+    """What serving a listed file (or its PEP 658 metadata) downloads: store key, upstream
+    URL, and what the bytes must be."""
+
+    key: str
+    url: str
+    expected: ExpectedFile
+
+
+def file_target(dist: DistFile, ident: str, *, metadata: bool) -> FileTarget:
+    if metadata:
+        hashes = dict(dist.core_metadata) if not isinstance(dist.core_metadata, bool) else {}
+        return FileTarget(metadata_id(dist), metadata_url(dist), ExpectedFile(hashes, None))
+    return FileTarget(ident, dist.url, ExpectedFile(dict(dist.hashes), dist.size))
+
+
+async def cache_listed_file(
+    state: ProxyState, project: NormalizedName, ident: str, *, metadata: bool
+) -> int:
+    """Put a listed file (or its metadata) into the store as a GET of it would, without
+    sending it anywhere (the in-process mirror); its size. Raises like the route."""
+    located = await locate(state, project, ident)
+    if metadata and not located.dist.core_metadata:
+        raise web.HTTPNotFound(text="this file has no metadata file upstream\n")
+    target = file_target(located.dist, ident, metadata=metadata)
+    stored = await state.store.lookup(target.key)
+    if stored is not None:
+        return stored.size
+    if state.settings.offline:
+        raise NotInMirror(located.dist.filename + (".metadata" if metadata else ""))
+    upstream = located.upstream
+    download = state.file_fetcher().download(
+        target.key, lambda: upstream.open_file(target.url), target.expected
+    )
+    kept = await download.result()
+    return kept.size if kept is not None else 0
 
 
 def project_from_path(segment: str) -> NormalizedName:
