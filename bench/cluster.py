@@ -14,7 +14,10 @@ REDIS_URL), else it starts Ceph RGW and Redis with `.ci/services.sh` (installed 
    download either way); a new file per round, alternated, medians.
 
 Prints tables; never fails on a figure. The machine is shared and loaded: compare the
-columns side by side, not with other runs.
+columns side by side, not with other runs. On one machine, 3 replicas cost more CPU in all
+than 1 (each replica hashes and writes its own copy, the downloader also feeds its peers
+over HTTP), so the cold column measures that overhead; what replicas buy, clients spread
+over machines, one machine cannot show.
 """
 
 from __future__ import annotations
