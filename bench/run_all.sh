@@ -3,7 +3,7 @@
 # Needs: the project venv (.venv), wrk and nginx (apt-get install -y wrk nginx) and proxpi in
 # bench/.venv-proxpi (python3 -m venv bench/.venv-proxpi &&
 # bench/.venv-proxpi/bin/pip install proxpi gunicorn). Each script checks its own tools and
-# says what is missing. About 5 minutes in all on 2 cores.
+# says what is missing. About 12 minutes in all on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,4 +18,6 @@ run() {
 run engine
 run pages
 run files
+run hot_pages
+run hot_files
 echo "results saved in $out"

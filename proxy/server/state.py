@@ -39,7 +39,7 @@ from proxy.variants.fingerprint import Fingerprint, FingerprintError, profile_fi
 from proxy.variants.properties import PropertyError
 
 # Rendered pages kept in memory (bytes of page bodies, all views and fingerprints together).
-RENDER_CACHE_BYTES = 32 * 1024 * 1024
+RENDER_CACHE_BYTES = 24 * 1024 * 1024
 # At shutdown: how long running requests, then running downloads, may take to finish.
 SHUTDOWN_GRACE_S = 10.0
 

@@ -38,8 +38,8 @@ NOT_FOUND_TTL = 60.0
 THREAD_PARSE_BYTES = 256 * 1024
 # Memory bounds of the in-memory memos, in "weight" (about the bytes the parsed objects take:
 # a parsed page takes some 4 times its body). Evicted entries are rebuilt from the page cache.
-MEMO_WEIGHT = 96 * 1024 * 1024
-PARSED_WEIGHT = 48 * 1024 * 1024
+MEMO_WEIGHT = 64 * 1024 * 1024
+PARSED_WEIGHT = 24 * 1024 * 1024
 PARSED_WEIGHT_PER_BYTE = 4
 
 T = TypeVar("T")
