@@ -75,10 +75,27 @@ class UpstreamSettings:
         return urlsplit(self.url).hostname or ""
 
 
+DEFAULT_DIRECTORY_TTL = 2.0
+DEFAULT_MAX_UPLOAD_SIZE = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class DirectorySettings:
+    """A directory of wheels and sdists (`[[upstreams]]` with a `path`); with `upload`, the
+    local index that `/upload/` writes to, guarded by the token in `upload_token_env`."""
+
+    name: str
+    path: Path
+    ttl: float = DEFAULT_DIRECTORY_TTL
+    upload: bool = False
+    upload_token_env: str | None = None
+    max_upload_size: int = DEFAULT_MAX_UPLOAD_SIZE
+
+
 # Every kind of upstream `[[upstreams]]` can name: a union of settings classes, each with a
 # `name` and a `ttl`. A new kind adds its class here, its table parser in `_upstream_entry`,
 # and its constructor in `proxy.upstreams.factory`.
-UpstreamConfig = UpstreamSettings
+UpstreamConfig = UpstreamSettings | DirectorySettings
 
 
 @dataclass(frozen=True)
@@ -228,8 +245,36 @@ def _cache_dir(value: Any) -> Path:
 
 
 def _upstream_entry(table: Any, index: int, page_ttl: float) -> UpstreamConfig:
-    """One `[[upstreams]]` table, parsed by its kind (today only HTTP: a `url`)."""
+    """One `[[upstreams]]` table, parsed by its kind: HTTP (a `url`) or a directory (`path`)."""
+    if isinstance(table, dict) and "path" in table:
+        return _directory_upstream(table, index)
     return _upstream(table, index, page_ttl)
+
+
+def _directory_upstream(table: dict[str, Any], index: int) -> DirectorySettings:
+    where = f"upstreams[{index}]"
+    known = {"name", "path", "ttl", "upload", "upload_token_env", "max_upload_size"}
+    _check_unknown(table, known, where)
+    path = Path(_expect(table["path"], str, f"{where}.path")).expanduser()
+    if not path.is_dir():
+        raise ConfigError(f"{where}.path: {str(path)!r} is not a directory")
+    name = str(_expect(table.get("name", f"local{index}"), str, f"{where}.name"))
+    if not _NAME_RE.fullmatch(name):
+        raise ConfigError(f"{where}.name: {name!r} must be letters, digits, '.', '_' or '-'")
+    upload = _expect(table.get("upload", False), bool, f"{where}.upload")
+    token_env = _env_name(table.get("upload_token_env"), f"{where}.upload_token_env")
+    if upload and token_env is None:
+        raise ConfigError(f"{where}.upload_token_env: needed with upload = true")
+    return DirectorySettings(
+        name=name,
+        path=path.resolve(),
+        ttl=_seconds(table.get("ttl", DEFAULT_DIRECTORY_TTL), f"{where}.ttl"),
+        upload=upload,
+        upload_token_env=token_env,
+        max_upload_size=parse_size(
+            table.get("max_upload_size", DEFAULT_MAX_UPLOAD_SIZE), f"{where}.max_upload_size"
+        ),
+    )
 
 
 def _upstream(table: Any, index: int, page_ttl: float) -> UpstreamSettings:
@@ -361,6 +406,7 @@ def settings_from_mapping(
 
     page_ttl = _seconds(cache.get("page_ttl", DEFAULT_PAGE_TTL), "cache.page_ttl")
     index_ttl = _seconds(cache.get("index_ttl", DEFAULT_INDEX_TTL), "cache.index_ttl")
+    upstreams: tuple[UpstreamConfig, ...]
     if upstream_urls:
         upstreams = tuple(
             _upstream({"url": url, "name": f"cli{i}" if i else "default"}, i, page_ttl)
@@ -378,6 +424,8 @@ def settings_from_mapping(
         )
     if not upstreams:
         raise ConfigError("upstreams: at least one upstream is needed")
+    if sum(isinstance(u, DirectorySettings) and u.upload for u in upstreams) > 1:
+        raise ConfigError("upstreams: only one directory upstream may have upload = true")
     names = [u.name for u in upstreams]
     if len(set(names)) != len(names):
         raise ConfigError(f"upstreams: duplicate upstream names in {names}")

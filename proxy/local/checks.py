@@ -8,18 +8,21 @@ Every check names what is wrong, for a 400 answer; `UploadRejected.status` says 
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from proxy.local.wheel_contents import WheelContents
-from proxy.simple.common import normalize_name
 from proxy.simple.filenames import (
     FilenameError,
     WheelName,
     normalize_version,
     parse_dist_filename,
 )
+from proxy.simple.names import normalize_name
 from proxy.variants.metadata import VariantsDoc, VariantsJsonError, parse_variants_json
 
 SAFE_FILENAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!~-]*$")
@@ -39,6 +42,30 @@ def echo(text: str) -> str:
     """A client's value as an error message may quote it: bounded, one line."""
     shown = text[:ECHO_LIMIT].replace("\n", " ").replace("\r", " ")
     return repr(shown) + ("..." if len(text) > ECHO_LIMIT else "")
+
+
+def presented_token(authorization: str | None) -> str | None:
+    """The token an `Authorization` header carries: a Bearer token, or the password of basic
+    auth (twine and `uv publish` send `__token__:TOKEN`; any user name is accepted)."""
+    scheme, _, value = (authorization or "").strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() or None
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    _, colon, password = decoded.partition(":")
+    return password if colon and password else None
+
+
+def token_matches(authorization: str | None, token: str) -> bool:
+    """True when the header carries `token` (compared in constant time)."""
+    presented = presented_token(authorization)
+    if not token or presented is None:
+        return False
+    return hmac.compare_digest(presented.encode(), token.encode())
 
 
 @dataclass(frozen=True)

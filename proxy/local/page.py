@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 
 from packaging.version import InvalidVersion, Version
 
-from proxy.simple.common import normalize_name
 from proxy.simple.filenames import (
     FilenameError,
     WheelName,
@@ -26,6 +25,7 @@ from proxy.simple.filenames import (
     variants_json_filename,
 )
 from proxy.simple.model import DistFile, ProjectPage, Yanked
+from proxy.simple.names import normalize_name
 from proxy.variants.metadata import (
     VariantsConflictError,
     VariantsJsonError,

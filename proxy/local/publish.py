@@ -24,13 +24,13 @@ from proxy.local.checks import CheckedUpload, UploadRejected
 from proxy.local.page import LocalFile
 from proxy.local.scan import YANKED_SUFFIX, DirectoryScanner
 from proxy.local.wheel_contents import WheelContents
-from proxy.simple.common import normalize_name
 from proxy.simple.filenames import (
     normalize_version,
     parse_variants_json_filename,
     parse_wheel_filename,
     variants_json_filename,
 )
+from proxy.simple.names import normalize_name
 from proxy.variants.metadata import (
     VariantsConflictError,
     VariantsDoc,
@@ -148,9 +148,11 @@ class LocalIndex:
         self,
         scanner: DirectoryScanner,
         max_upload_size: int,
+        token_env: str | None,
         on_change: Callable[[str], None] = lambda project: None,
     ) -> None:
         self.scanner = scanner
+        self.token_env = token_env
         self.root = scanner.root
         self.max_upload_size = max_upload_size
         self.on_change = on_change

@@ -23,9 +23,9 @@ import cachetools
 
 from proxy.local.page import LocalFile
 from proxy.local.wheel_contents import WheelError, read_wheel
-from proxy.simple.common import normalize_name
 from proxy.simple.filenames import FilenameError, parse_dist_filename, parse_variants_json_filename
 from proxy.simple.model import Yanked
+from proxy.simple.names import normalize_name
 
 log = logging.getLogger("variant_proxy")
 

@@ -8,6 +8,7 @@ member is read, so a zip bomb costs nothing.
 from __future__ import annotations
 
 import re
+import tarfile
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -75,3 +76,16 @@ def read_wheel(source: str | IO[bytes]) -> WheelContents:
     except (OSError, RuntimeError, NotImplementedError) as exc:
         raise WheelError(f"cannot read the archive: {exc}") from None
     return WheelContents(folder, metadata, variant_json)
+
+
+def check_sdist(path: str) -> None:
+    """The file is a readable `.tar.gz` or `.zip` archive (its members are listed, not read)."""
+    try:
+        if path.endswith(".zip"):
+            with zipfile.ZipFile(path) as archive:
+                archive.namelist()
+        else:
+            with tarfile.open(path, "r:gz") as tar:
+                tar.getmembers()
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise WheelError(f"not a readable source archive: {exc}") from None

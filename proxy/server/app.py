@@ -23,6 +23,7 @@ from proxy.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from proxy.server.page_routes import page_handler, variants_json_handler
 from proxy.server.responses import error_response
 from proxy.server.state import CLIENT_ERRORS, STATE, BadRequest, ProxyState
+from proxy.server.upload_routes import add_upload_routes
 from proxy.simple.names import normalize_name
 from proxy.store.file_store import DownloadFailed
 from proxy.upstreams.offline import NotInMirror
@@ -180,5 +181,6 @@ def make_app(settings: Settings) -> web.Application:
         variants_json_handler,
         name="variants-json",
     )
+    add_upload_routes(app)
     app.router.add_get("/{tail:.*}", page_handler, name="page")
     return app

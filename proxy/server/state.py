@@ -21,11 +21,13 @@ from proxy.cluster.files import ClusterFiles
 from proxy.cluster.metrics import ClusterCollector
 from proxy.cluster.replica import Replica
 from proxy.config import ConfigError, Settings
+from proxy.local.publish import LocalIndex
 from proxy.pages.cache import PageCache
 from proxy.server.metrics import Metrics, ScrapeSource
 from proxy.simple.names import normalize_name
 from proxy.simple.root_index import BuiltIndex, build_index
 from proxy.store.file_store import FileStore, InvalidKeyError
+from proxy.upstreams.directory import open_local_index
 from proxy.upstreams.factory import make_upstream
 from proxy.upstreams.memo import weighted_lru
 from proxy.upstreams.offline import OfflineSource
@@ -76,6 +78,7 @@ class ProxyState:
         )
         self.upstreams: tuple[UpstreamSource, ...] = ()
         self.pages: ProjectPages | None = None
+        self.local_index: LocalIndex | None = None
         self.profiles = build_profiles(settings)
         self.variant_metadata = VariantMetadata(
             self.page_cache,
@@ -128,6 +131,9 @@ class ProxyState:
         self.upstreams = (
             tuple(OfflineSource(u) for u in upstreams) if self.settings.offline else upstreams
         )
+        # An offline proxy serves only its cache, so it takes no uploads either.
+        if not self.settings.offline:
+            self.local_index = open_local_index(upstreams, self._local_index_changed)
         self.pages = ProjectPages(
             self.upstreams,
             self.page_cache,
@@ -184,6 +190,12 @@ class ProxyState:
             lambda located: file_id(located.dist) in held,
             lambda dist: metadata_id(dist) in held,
         )
+
+    def _local_index_changed(self, project: str, upstream: str) -> None:
+        """An upload, yank or removal changed a project: its pages change at once."""
+        name = normalize_name(project)
+        self.page_service.invalidate(name, only=upstream)
+        self.variant_metadata.forget(name)
 
     async def _build_index(self, sources: list[tuple[bytes, str]]) -> BuiltIndex:
         """Build the root list in a worker process, so its CPU time never holds the loop."""

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 
 import aiohttp
 
-from proxy.config import UpstreamConfig
+from proxy.config import DirectorySettings, UpstreamConfig
+from proxy.upstreams.directory import DirectorySource
 from proxy.upstreams.http import Upstream
 from proxy.upstreams.source import UpstreamSource
 
@@ -17,4 +18,6 @@ def make_upstream(
     environ: Mapping[str, str] | None = None,
 ) -> UpstreamSource:
     """The source for one configured upstream (a new kind adds its branch here)."""
+    if isinstance(settings, DirectorySettings):
+        return DirectorySource(settings)
     return Upstream(settings, session, environ)

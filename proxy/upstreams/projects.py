@@ -346,11 +346,16 @@ class ProjectPages:
             weight=sum(len(item.cached.body) for item, _ in pages) * PARSED_WEIGHT_PER_BYTE,
         )
 
-    def invalidate(self, project: NormalizedName) -> None:
-        """Forget a project so the next request goes upstream."""
+    def invalidate(self, project: NormalizedName, only: str | None = None) -> None:
+        """Forget a project so the next request goes upstream; with `only`, just that
+        upstream's copy is dropped (and its project list, which may now name the project)."""
         self._memo.pop(project, None)
         for upstream in self._upstreams:
-            self._cache.delete(cache_key("project", upstream.name, project))
+            if only is None or upstream.name == only:
+                self._cache.delete(cache_key("project", upstream.name, project))
+        if only is not None:
+            self._cache.delete(cache_key("index", only, ""))
+            self._index_memo = None
 
     # -- the root project list ---------------------------------------------------------
 
