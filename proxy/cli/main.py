@@ -1,5 +1,5 @@
 """Command line: `variant-proxy serve | detect | explain | invalidate | mirror | export |
-import`."""
+import | yank | remove`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from proxy.cli import local_index
 from proxy.cli.mirror_commands import MIRROR_COMMANDS, add_mirror_commands
 from proxy.config import ConfigError, Settings, load_settings
 
@@ -83,6 +84,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--proxy", default="http://127.0.0.1:8080", help="base URL of the running proxy"
     )
     add_mirror_commands(commands)
+    local_index.add_commands(commands)
     return parser
 
 
@@ -239,4 +241,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _invalidate_command(args)
     if args.command in MIRROR_COMMANDS:
         return MIRROR_COMMANDS[args.command](args)
+    if args.command in ("yank", "remove"):
+        return local_index.run(args)
     raise AssertionError(args.command)
