@@ -14,6 +14,7 @@ import asyncio
 import functools
 import hashlib
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -75,8 +76,11 @@ class DirectorySource:
         self.settings = settings
         self.scanner = scanner or DirectoryScanner(settings.path)
         self._base = settings.path.as_uri().rstrip("/") + "/"
-        # variants.json files built from wheels (no file on disk): relative path -> bytes.
+        # variants.json files built from wheels (no file on disk), per project: relative path
+        # -> bytes. Written by page builds in worker threads, read on the loop: under a lock.
         self._built: dict[NormalizedName, dict[str, bytes]] = {}
+        self._built_lock = threading.Lock()
+        self._logged: set[tuple[str, str]] = set()
 
     @property
     def name(self) -> str:
@@ -129,21 +133,24 @@ class DirectorySource:
             files = self.scanner.project_files(project)
         except OSError as exc:
             raise UpstreamError(f"directory upstream {self.name} unreadable: {exc}") from None
-        if not files:
-            self._built.pop(project, None)
+        built = build_directory_page(project, files, self.url_for) if files else None
+        with self._built_lock:
+            self._built[project] = dict(built.built) if built is not None else {}
+        if built is None or not built.page.files:
             raise UpstreamNotFound(project)
-        built = build_directory_page(project, files, self.url_for)
         for problem in built.problems:
-            log.warning("local index %s: %s: %s", self.name, project, problem)
-        self._built[project] = dict(built.built)
+            if (project, problem) not in self._logged:  # once, not at every re-scan
+                self._logged.add((project, problem))
+                log.warning("local index %s: %s: %s", self.name, project, problem)
         return render_project_json(built.page)
 
     # -- files -------------------------------------------------------------------------------
 
     def _built_file(self, relative: str) -> bytes | None:
-        for files in self._built.values():
-            if relative in files:
-                return files[relative]
+        with self._built_lock:
+            for files in self._built.values():
+                if relative in files:
+                    return files[relative]
         return None
 
     def _path(self, relative: str) -> Path:
