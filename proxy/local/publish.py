@@ -22,7 +22,7 @@ from typing import BinaryIO, Protocol
 
 from proxy.local.checks import CheckedUpload, UploadRejected
 from proxy.local.page import LocalFile
-from proxy.local.scan import YANKED_SUFFIX, DirectoryScanner
+from proxy.local.scan import YANKED_SUFFIX, DirectoryScanner, project_of
 from proxy.local.wheel_contents import WheelContents
 from proxy.simple.filenames import (
     normalize_version,
@@ -30,7 +30,6 @@ from proxy.simple.filenames import (
     parse_wheel_filename,
     variants_json_filename,
 )
-from proxy.simple.names import normalize_name
 from proxy.variants.metadata import (
     VariantsConflictError,
     VariantsDoc,
@@ -166,12 +165,14 @@ class LocalIndex:
         folders = self.scanner.layout().folders.get(project)
         return self.root / (folders[0] if folders else project)
 
-    def receive(self, filename: str, project_hint: str | None) -> IncomingFile:
-        """A temporary file for an upload, in the project's folder when the name is known."""
-        folder = self.root
-        if project_hint:
-            folder = self.project_folder(normalize_name(project_hint))
-            folder.mkdir(exist_ok=True)
+    def receive(self, filename: str) -> IncomingFile:
+        """A temporary file for an upload of a checked file name (`check_filename`), in the
+        folder of the project the name belongs to: the name, not a form field, picks it."""
+        project = project_of(filename)
+        if project is None:
+            raise UploadRejected(400, f"not a wheel or sdist file name: {filename[:200]!r}")
+        folder = self.project_folder(project)
+        folder.mkdir(exist_ok=True)
         return IncomingFile(folder, filename, self.max_upload_size)
 
     async def publish(

@@ -13,7 +13,7 @@ import asyncio
 import os
 from dataclasses import dataclass
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, ClientError, web
 
 from proxy.local.checks import (
     Received,
@@ -81,8 +81,7 @@ async def _read_content(part: BodyPartReader, form: _Form, local: LocalIndex) ->
         raise UploadRejected(400, "more than one content part")
     form.filename = part.filename or ""
     check_filename(form.filename)
-    names = form.fields.get("name")
-    form.incoming = local.receive(form.filename, names[0] if names else None)
+    form.incoming = local.receive(form.filename)
     while chunk := await part.read_chunk(CHUNK):
         form.incoming.write(chunk)
 
@@ -133,6 +132,8 @@ async def upload_handler(request: web.Request) -> web.Response:
         return _rejection(exc)
     except ValueError as exc:  # a malformed multipart body
         return _rejection(UploadRejected(400, f"malformed upload: {exc}"))
+    except (ConnectionError, ClientError) as exc:  # the client went away: not our error
+        return _rejection(UploadRejected(400, f"the upload broke off: {type(exc).__name__}"))
     finally:
         if form.incoming is not None:
             form.incoming.discard()

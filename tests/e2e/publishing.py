@@ -41,6 +41,20 @@ def variant_builds(dest: Path, project: str, version: str = "1.0") -> dict[str, 
     return builds
 
 
+def run_tool(args: Sequence[str], env: dict[str, str]) -> ToolResult:
+    """Run a tool to its end; the result is returned, not checked."""
+    completed = subprocess.run(
+        list(args),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TOOL_TIMEOUT_S,
+        check=False,
+    )
+    return ToolResult(tuple(args), completed.returncode, completed.stdout, completed.stderr)
+
+
 def _tool_environment() -> dict[str, str]:
     env = {
         k: v
@@ -51,11 +65,8 @@ def _tool_environment() -> dict[str, str]:
     return env
 
 
-def twine_upload(
-    upload_url: str, files: Sequence[Path], password: str = TOKEN, *, user: str = "__token__"
-) -> ToolResult:
-    """`twine upload` of `files`, never interactive; the result is returned, not checked."""
-    args = [
+def _twine_args(upload_url: str, files: Sequence[Path], password: str, user: str) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "twine",
@@ -70,37 +81,24 @@ def twine_upload(
         password,
         *map(str, files),
     ]
-    completed = subprocess.run(
-        args,
-        env=_tool_environment(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=TOOL_TIMEOUT_S,
-        check=False,
-    )
-    return ToolResult(tuple(args), completed.returncode, completed.stdout, completed.stderr)
+
+
+def twine_upload(
+    upload_url: str, files: Sequence[Path], password: str = TOKEN, *, user: str = "__token__"
+) -> ToolResult:
+    """`twine upload` of `files`, never interactive; the result is returned, not checked."""
+    return run_tool(_twine_args(upload_url, files, password, user), _tool_environment())
 
 
 def twine_process(upload_url: str, file: Path) -> subprocess.Popen[str]:
     """A `twine upload` of one file, started and left running (for concurrent uploads)."""
+    return _started(_twine_args(upload_url, [file], TOKEN, "__token__"), _tool_environment())
+
+
+def _started(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "twine",
-            "upload",
-            "--non-interactive",
-            "--disable-progress-bar",
-            "--repository-url",
-            upload_url,
-            "-u",
-            "__token__",
-            "-p",
-            TOKEN,
-            str(file),
-        ],
-        env=_tool_environment(),
+        args,
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -112,13 +110,8 @@ def uv_publish_process(upload_url: str, file: Path) -> subprocess.Popen[str]:
     """A `uv publish` of one file, started and left running (for concurrent uploads)."""
     env = _tool_environment()
     env.update(UV_NO_CONFIG="1", UV_NO_PROGRESS="1", UV_PYTHON_DOWNLOADS="never")
-    return subprocess.Popen(
-        [uv_binary(), "publish", "--publish-url", upload_url, "--token", TOKEN, str(file)],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    return _started(
+        [uv_binary(), "publish", "--publish-url", upload_url, "--token", TOKEN, str(file)], env
     )
 
 
@@ -131,6 +124,23 @@ def uv_publish(upload_url: str, files: Sequence[Path], token: str = TOKEN) -> To
         ["publish", "--publish-url", upload_url, "--token", token, *map(str, files)],
         check=False,
     )
+
+
+def _form_up_to_content(boundary: str, fields: Sequence[tuple[str, str]], filename: str) -> bytes:
+    """The text fields and the head of the `content` part (the file's bytes come next)."""
+    body = bytearray()
+    for key, value in fields:
+        body += f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n'.encode()
+        body += value.encode() + b"\r\n"
+    body += (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="content"; '
+        f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+    ).encode()
+    return bytes(body)
+
+
+def _closing(boundary: str) -> bytes:
+    return f"\r\n--{boundary}--\r\n".encode()
 
 
 def multipart_upload(
@@ -151,19 +161,11 @@ def multipart_upload(
         ("version", version),
         ("sha256_digest", hashlib.sha256(data).hexdigest()),
     ]
-    body = bytearray()
-    for key, value in fields:
-        body += f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n'.encode()
-        body += value.encode() + b"\r\n"
-    body += (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="content"; '
-        f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
-    ).encode()
-    body += data + f"\r\n--{boundary}--\r\n".encode()
+    body = _form_up_to_content(boundary, fields, filename) + data + _closing(boundary)
     headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
-    return http_request(upload_url, method="POST", headers=headers, data=bytes(body))
+    return http_request(upload_url, method="POST", headers=headers, data=body)
 
 
 def multipart_head(
@@ -173,19 +175,12 @@ def multipart_head(
     `size`-byte file, for a client that sends the file itself slowly or not at all."""
     boundary = "vp-" + secrets.token_hex(12)
     fields = [(":action", "file_upload"), ("name", name), ("version", version)]
-    body = bytearray()
-    for key, value in fields:
-        body += f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n'.encode()
-        body += value.encode() + b"\r\n"
-    body += (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="content"; '
-        f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
-    ).encode()
-    tail = f"\r\n--{boundary}--\r\n".encode()
+    body = _form_up_to_content(boundary, fields, filename)
+    tail = _closing(boundary)
     head = (
         f"POST /upload/ HTTP/1.1\r\nHost: {host}:{port}\r\n"
         f"Authorization: Bearer {TOKEN}\r\n"
         f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
         f"Content-Length: {len(body) + size + len(tail)}\r\n\r\n"
     ).encode()
-    return head + bytes(body), tail
+    return head + body, tail

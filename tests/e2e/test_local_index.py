@@ -95,6 +95,16 @@ def installed_build(running: RunningProxy, prefix: str, project: str, target: Pa
     return build_marker(target, project)
 
 
+def installed_builds(
+    running: RunningProxy, project: str, specs: list[str], work: Path
+) -> dict[str, str]:
+    """Hardware spec -> the build pip installs through `/hw/{spec}/simple/`."""
+    return {
+        spec: installed_build(running, f"/hw/{spec}/simple/", project, work / spec)
+        for spec in specs
+    }
+
+
 def test_twine_uploads_variant_builds_and_pip_installs_the_right_one(
     index_proxy: RunningProxy, tmp_path: Path
 ) -> None:
@@ -102,18 +112,12 @@ def test_twine_uploads_variant_builds_and_pip_installs_the_right_one(
     result = twine_upload(upload_url(index_proxy), [b.path for b in builds.values()])
     assert result.returncode == 0, result.describe()
 
-    assert (
-        installed_build(index_proxy, "/hw/cpu=x86_64_v3/simple/", "localvar", tmp_path / "v3")
-        == "x86_64_v3"
-    )
-    assert (
-        installed_build(index_proxy, "/hw/cpu=x86_64_v2/simple/", "localvar", tmp_path / "v2")
-        == "x86_64_v2"
-    )
-    assert (
-        installed_build(index_proxy, "/hw/cpu=x86_64_v1/simple/", "localvar", tmp_path / "v1")
-        == "null"
-    )
+    specs = ["cpu=x86_64_v3", "cpu=x86_64_v2", "cpu=x86_64_v1"]
+    assert installed_builds(index_proxy, "localvar", specs, tmp_path) == {
+        "cpu=x86_64_v3": "x86_64_v3",
+        "cpu=x86_64_v2": "x86_64_v2",
+        "cpu=x86_64_v1": "null",
+    }
     assert installed_build(index_proxy, "/simple/", "localvar", tmp_path / "none") == "plain"
 
     native = read_page(f"{index_proxy.url}/native/simple/localvar/")
@@ -133,10 +137,9 @@ def test_uv_publish_uploads_and_pip_installs_the_right_one(
     builds = variant_builds(tmp_path / "dist", "uvpublished")
     result = uv_publish(upload_url(index_proxy), [b.path for b in builds.values()])
     assert result.returncode == 0, result.describe()
-    assert (
-        installed_build(index_proxy, "/hw/cpu=x86_64_v3/simple/", "uvpublished", tmp_path / "a")
-        == "x86_64_v3"
-    )
+    assert installed_builds(index_proxy, "uvpublished", ["cpu=x86_64_v3"], tmp_path) == {
+        "cpu=x86_64_v3": "x86_64_v3"
+    }
     refused = uv_publish(upload_url(index_proxy), [builds["plain"].path], token="wrong")
     assert refused.returncode != 0 and "403" in refused.output
 
@@ -330,14 +333,11 @@ def test_a_directory_without_variants_json_serves_the_right_variant(
     assert not list(wheels_dir.glob("*variants.json"))
     running = proxy.start(local_config(proxy.new_cache_dir(), wheels_dir, public, upload=False))
 
-    assert (
-        installed_build(running, "/hw/cpu=x86_64_v3/simple/", "dirvar", tmp_path / "v3")
-        == "x86_64_v3"
-    )
-    assert (
-        installed_build(running, "/hw/cpu=x86_64_v2/simple/", "dirvar", tmp_path / "v2")
-        == "x86_64_v2"
-    )
+    specs = ["cpu=x86_64_v3", "cpu=x86_64_v2"]
+    assert installed_builds(running, "dirvar", specs, tmp_path) == {
+        "cpu=x86_64_v3": "x86_64_v3",
+        "cpu=x86_64_v2": "x86_64_v2",
+    }
     native = {e["filename"]: e for e in read_page(f"{running.url}/native/simple/dirvar/")["files"]}
     assert set(http_get(native["dirvar-1.0-variants.json"]["url"]).json()["variants"]) == {
         "x86_64_v3",

@@ -123,7 +123,7 @@ def received_for(data: bytes, filename: str, name: str, version: str) -> Receive
 
 
 async def upload(index: LocalIndex, data: bytes, filename: str, name: str, version: str) -> bool:
-    incoming = index.receive(filename, name)
+    incoming = index.receive(filename)
     incoming.write(data)
     await asyncio.to_thread(incoming.finish)
     contents: WheelContents = await asyncio.to_thread(read_wheel, str(incoming.path))
@@ -194,7 +194,7 @@ async def test_a_conflicting_label_definition_is_a_409_and_nothing_is_written(
 
 async def test_the_size_limit_stops_the_upload_with_a_413(tmp_path: Path) -> None:
     index = LocalIndex(DirectoryScanner(tmp_path), 10, "TOKEN")
-    incoming = index.receive("demo-1.0.tar.gz", "demo")
+    incoming = index.receive("demo-1.0.tar.gz")
     with pytest.raises(UploadRejected) as caught:
         incoming.write(b"x" * 11)
     assert caught.value.status == 413 and "10 bytes" in str(caught.value)
