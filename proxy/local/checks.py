@@ -135,7 +135,7 @@ def check_digests(received: Received) -> None:
         raise UploadRejected(400, "no sha256_digest given for the uploaded file")
 
 
-def _name_and_version(received: Received) -> tuple[str, str]:
+def check_name_and_version(received: Received) -> tuple[str, str]:
     parsed = parse_dist_filename(received.filename)
     assert parsed is not None  # check_filename ran first
     name, version = field(received, "name"), field(received, "version")
@@ -192,7 +192,7 @@ def check_upload(received: Received, contents: WheelContents | None) -> CheckedU
     """All checks of one upload; `contents` is the opened wheel (None for an sdist)."""
     check_form(received)
     wheel = check_filename(received.filename)
-    project, version = _name_and_version(received)
+    project, version = check_name_and_version(received)
     check_digests(received)
     variant = None
     if wheel is not None:

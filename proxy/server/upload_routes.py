@@ -19,6 +19,8 @@ from proxy.local.checks import (
     Received,
     UploadRejected,
     check_filename,
+    check_form,
+    check_name_and_version,
     check_upload,
     echo,
     token_matches,
@@ -81,6 +83,9 @@ async def _read_content(part: BodyPartReader, form: _Form, local: LocalIndex) ->
         raise UploadRejected(400, "more than one content part")
     form.filename = part.filename or ""
     check_filename(form.filename)
+    if "name" in form.fields:  # twine and uv send the fields first: refuse before the bytes
+        check_form(Received(form.fields, form.filename, 0, {}))
+        check_name_and_version(Received(form.fields, form.filename, 0, {}))
     form.incoming = local.receive(form.filename)
     while chunk := await part.read_chunk(CHUNK):
         form.incoming.write(chunk)

@@ -223,6 +223,18 @@ def test_a_file_that_is_not_a_wheel_is_400(index_proxy: RunningProxy) -> None:
     assert http_get(index_proxy.page_url("junk")).status == 404
 
 
+def test_a_name_that_disagrees_with_the_file_is_400(
+    index_proxy: RunningProxy, tmp_path: Path
+) -> None:
+    wheel = build_wheel(tmp_path, "honest", "1.0")
+    answer = multipart_upload(
+        upload_url(index_proxy), wheel.filename, wheel.data, name="/etc/evil", version="1.0"
+    )
+    assert answer.status == 400
+    assert "does not match the file name honest-1.0-py3-none-any.whl" in answer.text
+    assert http_get(index_proxy.page_url("honest")).status == 404
+
+
 def test_a_wheel_whose_label_is_not_in_its_variant_metadata_is_400(
     index_proxy: RunningProxy, tmp_path: Path
 ) -> None:
