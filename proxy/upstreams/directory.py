@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote, unquote
 
+import cachetools
+
 from proxy.config import DirectorySettings
-from proxy.local.page import build_directory_page
+from proxy.local.page import LocalFile, build_directory_page
 from proxy.local.publish import LocalIndex, remove_partials
 from proxy.local.scan import DirectoryScanner
 from proxy.local.wheel_contents import WheelError, read_wheel
@@ -41,6 +43,7 @@ log = logging.getLogger("variant_proxy")
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 CHUNK_SIZE = 256 * 1024
 METADATA_SUFFIX = ".metadata"
+PAGE_MEMO_ENTRIES = 256
 
 
 class FileChunks:
@@ -81,6 +84,10 @@ class DirectorySource:
         self._built: dict[NormalizedName, dict[str, bytes]] = {}
         self._built_lock = threading.Lock()
         self._logged: set[tuple[str, str]] = set()
+        # The last page of each project and the files it was built from.
+        self._pages: cachetools.LRUCache[str, tuple[tuple[LocalFile, ...], bytes]] = (
+            cachetools.LRUCache(PAGE_MEMO_ENTRIES)
+        )
 
     @property
     def name(self) -> str:
@@ -133,6 +140,11 @@ class DirectorySource:
             files = self.scanner.project_files(project)
         except OSError as exc:
             raise UpstreamError(f"directory upstream {self.name} unreadable: {exc}") from None
+        key = tuple(files)
+        with self._built_lock:
+            known = self._pages.get(project)
+        if known is not None and known[0] == key:
+            return known[1]  # nothing changed since the last scan
         built = build_directory_page(project, files, self.url_for) if files else None
         with self._built_lock:
             self._built[project] = dict(built.built) if built is not None else {}
@@ -142,7 +154,10 @@ class DirectorySource:
             if (project, problem) not in self._logged:  # once, not at every re-scan
                 self._logged.add((project, problem))
                 log.warning("local index %s: %s: %s", self.name, project, problem)
-        return render_project_json(built.page)
+        body = render_project_json(built.page)
+        with self._built_lock:
+            self._pages[project] = (key, body)
+        return body
 
     # -- files -------------------------------------------------------------------------------
 
