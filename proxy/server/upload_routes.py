@@ -86,7 +86,7 @@ async def _read_content(part: BodyPartReader, form: _Form, local: LocalIndex) ->
     if "name" in form.fields:  # twine and uv send the fields first: refuse before the bytes
         check_form(Received(form.fields, form.filename, 0, {}))
         check_name_and_version(Received(form.fields, form.filename, 0, {}))
-    form.incoming = local.receive(form.filename)
+    form.incoming = await asyncio.to_thread(local.receive, form.filename)
     while chunk := await part.read_chunk(CHUNK):
         form.incoming.write(chunk)
 
