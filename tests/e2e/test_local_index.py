@@ -381,3 +381,21 @@ def test_pins_keep_a_private_name_from_the_public_upstream(
     assert installed_build(running, "/simple/", "secretlib", tmp_path / "t") == "local"
     # Unpinned projects still come from the public upstream.
     assert wheelhouse["demo-lib-1.0"].filename in file_urls(running.page_url("demo-lib"))
+
+
+def test_an_upload_over_the_size_limit_is_413_naming_it(
+    proxy: ProxyLauncher, public: UpstreamServer, token_in_environment: None, tmp_path: Path
+) -> None:
+    index_dir = tmp_path / "index"
+    index_dir.mkdir()
+    config = local_config(proxy.new_cache_dir(), index_dir, public)
+    config["upstreams"][0]["max_upload_size"] = "64KiB"
+    running = proxy.start(config)
+    small = build_wheel(tmp_path / "dist", "sized", "1.0")
+    big = build_wheel(tmp_path / "dist", "sized", "2.0", payload_size=256 * 1024)
+    assert twine_upload(upload_url(running), [small.path]).returncode == 0
+    refused = twine_upload(upload_url(running), [big.path])
+    assert refused.returncode != 0
+    assert "413" in refused.output and "65536 bytes" in refused.output, refused.describe()
+    assert set(file_urls(running.page_url("sized"))) == {small.filename}
+    assert not any(index_dir.rglob(".*.part"))
