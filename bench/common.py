@@ -37,7 +37,7 @@ CLIENT_CPU = 1
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 
-PROXY_READY = re.compile(r"variant-proxy: serving on (http://\S+?)/?\s*$", re.MULTILINE)
+PROXY_READY = re.compile(r"variant-proxy: serving on (http://[^\s\"/]+)")
 UPSTREAM_READY = re.compile(r"bench-upstream: serving on (http://\S+?)/?\s*$", re.MULTILINE)
 
 HTML_ACCEPT = "text/html"

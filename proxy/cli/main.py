@@ -6,18 +6,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
-import signal
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 
-from aiohttp import web
-
 from proxy.cli import local_index
 from proxy.cli.mirror_commands import MIRROR_COMMANDS, add_mirror_commands
-from proxy.config import ConfigError, Settings, load_settings
+from proxy.config import ConfigError, load_settings
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -88,45 +84,6 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(log_format: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if log_format == "json":
-        handler.setFormatter(logging.Formatter("%(message)s"))
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    root = logging.getLogger("variant_proxy")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    root.propagate = False
-
-
-async def _serve(settings: Settings) -> None:
-    from proxy.server.app import make_app
-    from proxy.server.state import SHUTDOWN_GRACE_S, STATE
-
-    app = make_app(settings)
-    # On SIGTERM: stop listening, let running requests finish (bounded), then the store
-    # lets running downloads finish and keep their files (bounded again) before closing.
-    runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_S
-    )
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
-    await site.start()
-    port = runner.addresses[0][1] if runner.addresses else settings.port
-    host = settings.host if ":" not in settings.host else f"[{settings.host}]"
-    print(f"variant-proxy: serving on http://{host}:{port}", file=sys.stderr, flush=True)
-    app[STATE].listening(f"http://{host}:{port}")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-
-
 def _serve_command(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(
@@ -140,19 +97,9 @@ def _serve_command(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"variant-proxy: config error: {exc}", file=sys.stderr)
         return 2
-    _configure_logging(settings.log_format)
-    try:
-        asyncio.run(_serve(settings))
-    except ConfigError as exc:
-        print(f"variant-proxy: config error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(
-            f"variant-proxy: cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    from proxy.server.run import serve
+
+    return serve(settings)
 
 
 def _invalidate_command(args: argparse.Namespace) -> int:

@@ -6,14 +6,12 @@ and the small admin, health and metrics endpoints. Pages live in `page_routes`, 
 from __future__ import annotations
 
 import ipaddress
-import json
-import logging
 import os
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_request import BaseRequest
 
 from proxy import __version__
 from proxy.config import Settings
@@ -30,75 +28,37 @@ from proxy.upstreams.offline import NotInMirror
 from proxy.upstreams.projects import ProjectNotFound
 from proxy.upstreams.source import UpstreamError, UpstreamNotFound
 
-access_log = logging.getLogger("variant_proxy.access")
-
-
-# -- middleware: errors and access logs ------------------------------------------------
-
-
-def _route_name(request: web.Request) -> str:
-    return request.match_info.route.name or "unmatched"
+# -- middleware: errors -> HTTP answers --------------------------------------------------
 
 
 @web.middleware
-async def error_and_log_middleware(
+async def error_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    started = time.perf_counter()
-    state = request.app[STATE]
-    status = 500
-    response: web.StreamResponse | None = None
+    """Turns every known error into its HTTP answer; the access log is written by
+    `logs.AccessLog` once the answer is sent (`count_request` feeds the metrics)."""
     try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
+        return await handler(request)
     except CLIENT_ERRORS as exc:
-        response = error_response(400, str(exc))
+        return error_response(400, str(exc))
     except ProjectNotFound as exc:
-        response = error_response(404, f"no upstream has project {exc}")
+        return error_response(404, f"no upstream has project {exc}")
     except UpstreamNotFound:
-        response = error_response(404, "not found upstream")
+        return error_response(404, "not found upstream")
     except NotInMirror as exc:
-        response = error_response(404, str(exc))
+        return error_response(404, str(exc))
     except UpstreamError as exc:
-        response = error_response(504 if exc.timed_out else 502, str(exc))
+        return error_response(504 if exc.timed_out else 502, str(exc))
     except DownloadFailed as exc:
-        response = error_response(502, str(exc))
-    finally:
-        if response is not None:
-            status = response.status
-        route = _route_name(request)
-        state.metrics.requests.labels(route, str(status)).inc()
-        _log_access(request, status, route, response, time.perf_counter() - started)
-    return response
+        return error_response(502, str(exc))
 
 
-def _log_access(
-    request: web.Request,
-    status: int,
-    route: str,
-    response: web.StreamResponse | None,
-    seconds: float,
-) -> None:
-    if not access_log.isEnabledFor(logging.INFO):
-        return
-    record = {
-        "method": request.method,
-        "path": request.path,
-        "status": status,
-        "route": route,
-        "client": request.remote,
-        "ms": round(seconds * 1000, 2),
-        "bytes": (response.content_length or response.body_length) if response is not None else 0,
-        "cache": response.headers.get("X-Cache", "") if response is not None else "",
-        "fingerprint": response.headers.get("Variant-Fingerprint-Source", "")
-        if response is not None
-        else "",
-    }
-    access_log.info(json.dumps(record, separators=(",", ":")))
+def count_request(request: BaseRequest, response: web.StreamResponse, route: str) -> None:
+    """Per-request metrics, counted with the status actually sent."""
+    if isinstance(request, web.Request):
+        state = request.app.get(STATE)
+        if state is not None:
+            state.metrics.requests.labels(route, str(response.status)).inc()
 
 
 # -- admin, health, metrics ----------------------------------------------------------------
@@ -155,7 +115,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
 
 def make_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[error_and_log_middleware],
+        middlewares=[error_middleware],
         client_max_size=64 * 1024,
         handler_args={
             "max_line_size": settings.max_request_bytes,

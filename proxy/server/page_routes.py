@@ -11,12 +11,13 @@ import asyncio
 import functools
 import hashlib
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 
+from proxy import __version__
 from proxy.server.file_routes import locate
-from proxy.server.responses import error_response
+from proxy.server.http_cache import PageBody, cache_control, make_etag, page_answer
 from proxy.server.state import STATE, BadRequest, ProxyState, RenderedPage
 from proxy.simple.api import (
     PageFormat,
@@ -86,29 +87,55 @@ def _build_body(
     path: PagePath,
     properties: tuple[VariantProperty, ...] | None,
     fmt: PageFormat,
-) -> bytes:
-    """The page as sent: the view for the fingerprint, links to the proxy, rendered."""
+) -> PageBody:
+    """The page as sent (with its ETag): the view for the fingerprint, links to the proxy,
+    rendered."""
     if variants is NO_VARIANTS:
         # No file can be a variant wheel or a variants.json: every view is the page itself.
         shown, kept_labels = page, {}
     else:
         view = (native_view if path.native else legacy_view)(page, variants.by_version, properties)
         shown, kept_labels = view.page, dict(view.kept_labels)
-    return _render(_with_proxy_links(shown, _relative_root(path), variants, kept_labels), fmt)
+    return PageBody(
+        _render(_with_proxy_links(shown, _relative_root(path), variants, kept_labels), fmt)
+    )
 
 
 def _render(page: ProjectPage, fmt: PageFormat) -> bytes:
     return render_project_json(page) if fmt is PageFormat.JSON else render_project_html(page)
 
 
-def _page_response(body: bytes, fmt: PageFormat, stale: bool, cache: str) -> web.Response:
-    response = web.Response(body=body, content_type=fmt.content_type.split(";")[0])
-    if fmt is not PageFormat.JSON:
-        response.charset = "utf-8"
-    response.headers["Vary"] = PAGE_VARY
-    response.headers["X-Cache"] = cache
-    if stale:
-        response.headers["Warning"] = STALE_WARNING
+@dataclass(frozen=True)
+class _Answer:
+    """What decides a page's headers besides its bytes."""
+
+    fmt: PageFormat
+    cache: str  # X-Cache: hit | miss
+    fresh_until: float
+    stale: bool
+    warnings: tuple[str, ...]
+
+
+async def _page_response(
+    request: web.Request, page: PageBody, answer: _Answer, resolved: ResolvedFingerprint
+) -> web.Response:
+    fmt = answer.fmt
+    headers = {
+        "Vary": PAGE_VARY,
+        "X-Cache": answer.cache,
+        "Variant-Fingerprint-Source": resolved.source,
+        "Cache-Control": cache_control(
+            answer.fresh_until, private=resolved.private, stale=answer.stale
+        ),
+    }
+    if answer.stale:
+        headers["Warning"] = STALE_WARNING
+    content_type = (
+        fmt.content_type if fmt is PageFormat.JSON else f"{fmt.content_type}; charset=utf-8"
+    )
+    response = await page_answer(request, page, content_type, headers)
+    if answer.stale:
+        response["reason"] = "stale: " + ("; ".join(answer.warnings) or "upstream failed")
     return response
 
 
@@ -134,17 +161,11 @@ async def page_handler(request: web.Request) -> web.StreamResponse:
     if path is None:
         raise web.HTTPNotFound(text="not found\n")
     fmt = choose_format(request.headers.get("Accept"), request.query.get("format"))
-    if fmt is None:
-        return error_response(
-            406,
-            "none of the Accept header's types can be served; ask for "
-            "application/vnd.pypi.simple.v1+json or text/html",
-        )
     resolved = _fingerprint_for(request, state, path)
     if path.project is None:
         if not path.trailing_slash:
             raise web.HTTPMovedPermanently(path.prefix())
-        return _decorate(await _index_page(state, fmt), resolved)
+        return await _index_page(request, state, fmt, resolved)
     project = normalize_name(path.project)
     if project != path.project or not path.trailing_slash:
         target = path.with_project(project)
@@ -163,8 +184,9 @@ async def page_handler(request: web.Request) -> web.StreamResponse:
     cache_key = (project, path.native, path.depth, fingerprint_key, fmt)
     version = f"{merged.version}/{variants.digest}"
     rendered = state.rendered.get(cache_key)
+    answer = _Answer(fmt, "hit", merged.fresh_until, merged.stale, merged.warnings)
     if rendered is not None and rendered.version == version:
-        return _decorate(_page_response(rendered.body, fmt, merged.stale, "hit"), resolved)
+        return await _page_response(request, rendered.page, answer, resolved)
     properties = fingerprint.properties if fingerprint is not None else None
     build = functools.partial(_build_body, merged.page, variants, path, properties, fmt)
     # A big page's pure-Python work in a thread lets the loop run every few ms (the GIL's
@@ -173,20 +195,26 @@ async def page_handler(request: web.Request) -> web.StreamResponse:
         await asyncio.to_thread(build) if len(merged.page.files) > THREAD_BUILD_FILES else build()
     )
     remember(state.rendered, cache_key, RenderedPage(body, version))
-    return _decorate(_page_response(body, fmt, merged.stale, "miss"), resolved)
+    return await _page_response(request, body, replace(answer, cache="miss"), resolved)
 
 
-def _decorate(response: web.Response, resolved: ResolvedFingerprint) -> web.Response:
-    response.headers["Variant-Fingerprint-Source"] = resolved.source
-    if resolved.private:
-        response.headers["Cache-Control"] = "private"
-    return response
-
-
-async def _index_page(state: ProxyState, fmt: PageFormat) -> web.Response:
-    index = await state.page_service.index()
-    body = index.json if fmt is PageFormat.JSON else index.html
-    return _page_response(body, fmt, index.stale, "hit")
+async def _index_page(
+    request: web.Request, state: ProxyState, fmt: PageFormat, resolved: ResolvedFingerprint
+) -> web.Response:
+    pages = state.page_service
+    before = pages.peek_index()
+    index = await pages.index()
+    key = (index.version, fmt)
+    body = state.index_bodies.get(key)
+    if body is None:
+        # The ETag comes from the upstream versions, so a 50 MB list is never hashed again.
+        raw = index.json if fmt is PageFormat.JSON else index.html
+        body = PageBody(raw, etag=make_etag(f"{__version__}/{index.version}/{fmt.name}".encode()))
+        state.index_bodies = {k: v for k, v in state.index_bodies.items() if k[0] == index.version}
+        state.index_bodies[key] = body
+    cache = "hit" if index is before else "miss"
+    answer = _Answer(fmt, cache, index.fresh_until, index.stale, index.warnings)
+    return await _page_response(request, body, answer, resolved)
 
 
 async def variants_json_handler(request: web.Request) -> web.StreamResponse:

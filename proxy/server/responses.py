@@ -23,4 +23,8 @@ def one_line_reason(message: str) -> str:
 
 
 def error_response(status: int, message: str) -> web.Response:
-    return web.Response(status=status, text=one_line_reason(message) + "\n")
+    """`status` with the one-line reason as the body; the access line carries it too."""
+    line = one_line_reason(message) or "error"
+    response = web.Response(status=status, text=line + "\n")
+    response["reason"] = line
+    return response

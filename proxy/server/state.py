@@ -23,7 +23,9 @@ from proxy.cluster.replica import Replica
 from proxy.config import ConfigError, Settings
 from proxy.local.publish import LocalIndex
 from proxy.pages.cache import PageCache
+from proxy.server.http_cache import PageBody
 from proxy.server.metrics import Metrics, ScrapeSource
+from proxy.simple.api import PageFormat, UnknownFormat
 from proxy.simple.names import normalize_name
 from proxy.simple.root_index import BuiltIndex, build_index
 from proxy.store.file_store import FileStore, InvalidKeyError
@@ -51,19 +53,29 @@ class BadRequest(Exception):
 
 
 # Malformed client input of every kind: answered 400 with the one-line reason.
-CLIENT_ERRORS = (BadRequest, BadPath, FingerprintError, PropertyError, InvalidKeyError)
+CLIENT_ERRORS = (
+    BadRequest,
+    BadPath,
+    FingerprintError,
+    PropertyError,
+    InvalidKeyError,
+    UnknownFormat,
+)
 
 
 @dataclass(frozen=True)
 class RenderedPage:
-    """A page as sent, and the version of the upstream data it was made from."""
+    """A page as sent (bytes, ETag, gzip form), and the version of the upstream data it was
+    made from."""
 
-    body: bytes
+    page: PageBody
     version: str
 
     @property
     def weight(self) -> int:
-        return len(self.body)
+        # The bytes, and room for the gzip form a client may ask for later (about a fifth).
+        body = len(self.page.body)
+        return body + body // 5
 
 
 class ProxyState:
@@ -91,6 +103,8 @@ class ProxyState:
         self.rendered: cachetools.LRUCache[tuple[Any, ...], RenderedPage] = weighted_lru(
             RENDER_CACHE_BYTES
         )
+        # The root list's bodies (with their gzip forms) for its current version only.
+        self.index_bodies: dict[tuple[str, PageFormat], PageBody] = {}
         counters = self.upstream_counters = UpstreamCounters()
         self.metrics = Metrics(
             ScrapeSource(
@@ -122,6 +136,10 @@ class ProxyState:
         return self.pages
 
     async def start(self, *, open_store: bool = True) -> None:
+        if open_store:
+            # First: a store another process holds stops the start before anything is opened.
+            await self.store.open()
+        self._store_open = open_store
         connector = aiohttp.TCPConnector(limit=200, limit_per_host=50, ttl_dns_cache=300)
         self.session = aiohttp.ClientSession(
             connector=connector, auto_decompress=True, trust_env=False
@@ -148,9 +166,6 @@ class ProxyState:
         if self.settings.detect_local:
             # py-cpuinfo can take a second: never on the event loop of a serving request.
             await asyncio.to_thread(self.detected_fingerprint)
-        if open_store:
-            await self.store.open()
-        self._store_open = open_store
         if self.cluster is not None:
             await self.cluster.start(self.store, self.session, self._forget_project)
 

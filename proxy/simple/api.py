@@ -9,13 +9,14 @@ Content negotiation (`choose_format`) follows PEP 691's recommended server behav
   (`type/subtype` over `type/*` over `*/*`; `...latest+json` / `...latest+html` count as
   naming v1). Entries are unordered; q=0 refuses a format; malformed entries are skipped.
 - The winner has the highest quality; at equal quality the format the client named most
-  specifically wins; then the most expressive: JSON, then v1 HTML, `text/html` last.
-  So `*/*` or `application/*` alone get JSON, `text/html, */*` gets `text/html`.
-- No (or an empty) Accept header gets `text/html`, as a legacy client expects. (PEP 691
-  reads a missing header as `*/*`; this proxy keeps such clients on the legacy format.)
-- Nothing acceptable gives None (answer 406).
+  specifically wins; among formats it named exactly, the most expressive (JSON, then v1
+  HTML, `text/html` last); among formats only a wildcard matched, the plainest (`text/html`
+  first), as the public index answers: `*/*` gets `text/html`, `text/html, */*` too.
+- No (or an empty) Accept header gets `text/html`, as a legacy client expects.
+- An Accept header that names no format we serve (`application/json`, `image/png`, or only
+  refusals) gets `text/html` too, as the public index answers; never a 406.
 - The `?format=` parameter, when given, overrides Accept; it must name one content type
-  exactly (no wildcards or q); an unknown one gives None rather than a silent fallback.
+  exactly (no wildcards or q); an unknown one raises `UnknownFormat` (answer 400).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ __all__ = [
     "UPSTREAM_ACCEPT",
     "PageFormat",
     "PageFormatError",
+    "UnknownFormat",
     "choose_format",
     "normalize_name",
     "page_format_of",
@@ -56,6 +58,10 @@ _HTML_V1 = "application/vnd.pypi.simple.v1+html"
 _JSON_LATEST = "application/vnd.pypi.simple.latest+json"
 _HTML_LATEST = "application/vnd.pypi.simple.latest+html"
 _TEXT_HTML = "text/html"
+
+
+class UnknownFormat(ValueError):
+    """A `?format=` value that names no format the proxy serves; the message names it."""
 
 
 class PageFormat(Enum):
@@ -231,14 +237,21 @@ def _match(
     return None if best is None else (best[1], best[0])
 
 
-def choose_format(accept: str | None, format_param: str | None) -> PageFormat | None:
-    """The format to answer in, or None when the client accepts none (answer 406).
+def choose_format(accept: str | None, format_param: str | None) -> PageFormat:
+    """The format to answer in (see the module docstring for the rules).
 
-    See the module docstring for the rules. `format_param` is the `?format=` query value; a
-    `+` decoded to a space by form-style query parsing is read back as `+`.
+    `format_param` is the `?format=` query value; a `+` decoded to a space by form-style
+    query parsing is read back as `+`. Raises `UnknownFormat` for a value naming no format.
     """
     if format_param is not None and format_param.strip():
-        return _FORMAT_OF_MEDIA_TYPE.get(format_param.strip().lower().replace(" ", "+"))
+        wanted = format_param.strip().lower().replace(" ", "+")
+        chosen = _FORMAT_OF_MEDIA_TYPE.get(wanted)
+        if chosen is None:
+            raise UnknownFormat(
+                f"unknown ?format= value {format_param.strip()[:200]!r}; use one of "
+                + ", ".join(sorted(_FORMAT_OF_MEDIA_TYPE))
+            )
+        return chosen
     if accept is None or not accept.strip():
         return PageFormat.HTML_LEGACY
     ranges = list(_media_ranges(accept))
@@ -247,7 +260,9 @@ def choose_format(accept: str | None, format_param: str | None) -> PageFormat | 
         matched = _match(ranges, offer_type, offer_subtypes)
         if matched is None or matched[0] <= 0:
             continue
-        rank = (matched[0], matched[1], expressiveness)
+        # Named exactly: the most expressive wins a tie; matched by a wildcard: the plainest.
+        tie_break = expressiveness if matched[1] == _EXACT else -expressiveness
+        rank = (matched[0], matched[1], tie_break)
         if best is None or rank > best[0]:
             best = (rank, page_format)
-    return None if best is None else best[1]
+    return PageFormat.HTML_LEGACY if best is None else best[1]

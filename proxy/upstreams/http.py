@@ -16,6 +16,7 @@ import aiohttp
 from proxy.config import UpstreamSettings
 from proxy.simple.api import UPSTREAM_ACCEPT
 from proxy.simple.names import NormalizedName
+from proxy.upstreams import failures
 from proxy.upstreams.source import (
     FileResponse,
     PageResponse,
@@ -53,9 +54,7 @@ class ResponseChunks:
             raise
         except (aiohttp.ClientError, TimeoutError) as exc:
             self._response.close()
-            raise UpstreamError(
-                f"upstream {self._upstream} broke off {redact(self._url)}: {type(exc).__name__}"
-            ) from None
+            raise UpstreamError(failures.broke_off(self._upstream, self._url, exc)) from None
 
     async def aclose(self) -> None:
         self._response.close()
@@ -128,12 +127,10 @@ class Upstream:
                 )
             except TimeoutError:
                 raise UpstreamError(
-                    f"upstream {self.name} timed out for {redact(current)}", timed_out=True
+                    failures.unreachable(self.name, current, TimeoutError()), timed_out=True
                 ) from None
             except aiohttp.ClientError as exc:
-                raise UpstreamError(
-                    f"upstream {self.name} unreachable for {redact(current)}: {type(exc).__name__}"
-                ) from None
+                raise UpstreamError(failures.unreachable(self.name, current, exc)) from None
             if response.status not in (301, 302, 303, 307, 308):
                 return response
             location = response.headers.get("Location", "")
@@ -155,7 +152,8 @@ class Upstream:
             raise UpstreamNotFound(url)
         if response.status not in expected:
             raise UpstreamError(
-                f"upstream {self.name} answered {response.status} for {redact(url)}",
+                f"{failures.host_of(url)} (upstream {self.name}) answered {response.status}"
+                f" for {redact(url)}",
                 timed_out=response.status == 504,
             )
 
@@ -180,9 +178,7 @@ class Upstream:
             try:
                 body = await response.read()
             except (aiohttp.ClientError, TimeoutError) as exc:
-                raise UpstreamError(
-                    f"upstream {self.name} broke off {redact(url)}: {type(exc).__name__}"
-                ) from None
+                raise UpstreamError(failures.broke_off(self.name, url, exc)) from None
             return PageResponse(
                 200,
                 body,

@@ -8,6 +8,7 @@ concurrent fetches of one page. Parsing of large bodies runs in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -43,6 +44,7 @@ PARSED_WEIGHT = 24 * 1024 * 1024
 PARSED_WEIGHT_PER_BYTE = 4
 
 T = TypeVar("T")
+log = logging.getLogger("variant_proxy.upstreams")
 
 
 class ProjectNotFound(Exception):
@@ -79,6 +81,7 @@ class MergedIndex:
     version: str
     stale: bool
     fresh_until: float
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,11 @@ class _Loaded:
     cached: CachedPage
     stale: bool
     fresh_until: float
+    failure: str | None = None  # why a stale page is served
+
+
+def _log_failure(upstream: str, reason: str) -> None:
+    log.warning("upstream failure: %s", reason, extra={"fields": {"upstream": upstream}})
 
 
 class UpstreamCounters:
@@ -97,13 +105,20 @@ class UpstreamCounters:
         self.errors: dict[str, int] = {}
         self.page_hits = 0
         self.page_misses = 0
+        # upstream -> (time, reason) of its last failure / time of its last answer
+        self.last_failure: dict[str, tuple[float, str]] = {}
+        self.last_answer: dict[str, float] = {}
 
     def request(self, upstream: str, kind: str) -> None:
         key = (upstream, kind)
         self.requests[key] = self.requests.get(key, 0) + 1
 
-    def error(self, upstream: str) -> None:
+    def error(self, upstream: str, reason: str = "") -> None:
         self.errors[upstream] = self.errors.get(upstream, 0) + 1
+        self.last_failure[upstream] = (time.time(), reason)
+
+    def answered(self, upstream: str) -> None:
+        self.last_answer[upstream] = time.time()
 
 
 class ProjectPages:
@@ -152,6 +167,10 @@ class ProjectPages:
             return memo
         return await self._flight.run(f"project:{project}", lambda: self._refresh(project))
 
+    def peek_index(self) -> MergedIndex | None:
+        """The memoised root list, fresh or not, without any I/O."""
+        return self._index_memo
+
     def peek(self, project: NormalizedName) -> MergedProject | None:
         """The memoised page, fresh or not, without any I/O."""
         return self._memo.get(project)
@@ -188,7 +207,8 @@ class ProjectPages:
             if self._offline:
                 raise NotInMirror(f"project {project}")
             raise ProjectNotFound(project)
-        warnings = tuple(str(e) for e in errors)
+        failures = [str(e) for e in errors] + [i.failure for i in loaded if i.failure]
+        warnings = tuple(failures)
         previous = self._memo.get(project)
         if previous is not None and previous.version == _version_of(loaded):
             # Revalidated (304) or unchanged: the merged page is still right, only its times
@@ -245,11 +265,13 @@ class ProjectPages:
         except UpstreamNotFound:
             await self._keep(key, kind, CachedPage(b"", "", url, None, None, now, missing=True))
             return None
-        except UpstreamError:
-            self.counters.error(upstream.name)
+        except UpstreamError as exc:
+            self.counters.error(upstream.name, str(exc))
             if cached is not None and not cached.missing and self._serve_stale:
-                return _Loaded(upstream, cached, True, now + min(ttl, NOT_FOUND_TTL))
+                return self._stale(upstream, cached, str(exc), now + min(ttl, NOT_FOUND_TTL))
+            _log_failure(upstream.name, str(exc))
             raise
+        self.counters.answered(upstream.name)
         if fetched.status == 304 and cached is not None:
             fresh = replace(cached, fetched_at=now)
         else:
@@ -267,12 +289,14 @@ class ProjectPages:
                 await validate(upstream, fresh)
             except PageFormatError as exc:
                 # A malformed page is an upstream failure: keep (and serve) the last good one.
-                self.counters.error(upstream.name)
+                reason = f"upstream {upstream.name} sent a malformed page for {redact(url)}: {exc}"
+                self.counters.error(upstream.name, reason)
                 if cached is not None and not cached.missing and self._serve_stale:
-                    return _Loaded(upstream, cached, True, now + min(ttl, NOT_FOUND_TTL))
-                raise UpstreamError(
-                    f"upstream {upstream.name} sent a malformed page for {redact(url)}: {exc}"
-                ) from None
+                    return self._stale(upstream, cached, reason, now + min(ttl, NOT_FOUND_TTL))
+                log.warning(
+                    "upstream failure: %s", reason, extra={"fields": {"upstream": upstream.name}}
+                )
+                raise UpstreamError(reason) from None
         await self._keep(key, kind, fresh)
         return _Loaded(upstream, fresh, False, now + ttl)
 
@@ -291,6 +315,18 @@ class ProjectPages:
         await _maybe_in_thread(len(page.body), self._cache.put, key, page)
         if self._shared is not None and kind == "project":
             await self._shared.put(key, page)
+
+    def _stale(
+        self, upstream: UpstreamSource, cached: CachedPage, reason: str, fresh_until: float
+    ) -> _Loaded:
+        age = self._clock() - cached.fetched_at
+        log.warning(
+            "upstream failure: %s; serving the cached page from %.0f s ago (stale)",
+            reason,
+            age,
+            extra={"fields": {"upstream": upstream.name, "stale": True}},
+        )
+        return _Loaded(upstream, cached, True, fresh_until, failure=reason)
 
     async def _parse_cached(self, upstream: UpstreamSource, cached: CachedPage) -> ProjectPage:
         memo_key = (upstream.name, cached.digest)
@@ -409,6 +445,7 @@ class ProjectPages:
             version=version,
             stale=any(item.stale for item in loaded),
             fresh_until=fresh_until,
+            warnings=tuple(str(e) for e in errors) + tuple(i.failure for i in loaded if i.failure),
         )
         self._index_memo = merged
         return merged

@@ -26,7 +26,8 @@ import tomli_w
 
 from .upstream_server import UpstreamServer
 
-READY_PATTERN = re.compile(r"variant-proxy: serving on (http://\S+?)/?\s*$")
+# The start-up line, as a JSON object or a text line: the URL ends at a quote or a blank.
+READY_PATTERN = re.compile(r"variant-proxy: serving on (http://[^\s\"/]+)")
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
 

@@ -15,6 +15,7 @@ from proxy.simple.api import (
     UPSTREAM_ACCEPT,
     PageFormat,
     PageFormatError,
+    UnknownFormat,
     choose_format,
     normalize_name,
     page_format_of,
@@ -281,9 +282,9 @@ BROWSER_ACCEPT = (
         (PIP_ACCEPT, JSON),
         (UPSTREAM_ACCEPT, JSON),
         (BROWSER_ACCEPT, LEGACY),
-        # Wildcards: the most expressive format, text/html last.
-        ("*/*", JSON),
-        ("application/*", JSON),
+        # Wildcards: the plainest format they match, as the public index answers.
+        ("*/*", LEGACY),
+        ("application/*", HTML),
         ("text/*", LEGACY),
         # The most specific matching range gives a format its quality.
         ("*/*;q=0.5, application/*;q=0.4", LEGACY),
@@ -300,32 +301,32 @@ BROWSER_ACCEPT = (
         (f"{JSON_V1};q=0.3, application/*;q=0.9", HTML),
         (f"{JSON_V1};q=0.1, application/vnd.pypi.simple.latest+json;q=0.9, text/html;q=0.5", JSON),
         # q=0 refuses, and the most specific range decides.
-        (f"*/*, {JSON_V1};q=0", HTML),
+        (f"*/*, {JSON_V1};q=0", LEGACY),
         (f"*/*, {JSON_V1};q=0, {HTML_V1};q=0.000", LEGACY),
-        ("text/html;q=0, */*", JSON),
-        ("*/*;q=0", None),
-        ("text/html;q=0", None),
-        # Nothing we serve.
-        ("application/json", None),
-        ("image/png, text/plain", None),
-        ("application/vnd.pypi.simple.v2+json", None),
+        ("text/html;q=0, */*", HTML),
+        # Refusing everything, or naming nothing we serve: HTML, as the public index does.
+        ("*/*;q=0", LEGACY),
+        ("text/html;q=0", LEGACY),
+        ("application/json", LEGACY),
+        ("image/png, text/plain", LEGACY),
+        ("application/vnd.pypi.simple.v2+json", LEGACY),
         # Media type parameters and accept-extensions are ignored.
         ("text/html;level=1", LEGACY),
         ("text/html;q=0.5;foo=bar", LEGACY),
-        # Garbage entries are skipped; a header of nothing but garbage accepts nothing.
-        ("garbage", None),
-        (",,,", None),
-        (";q=1", None),
-        ("*/html", None),
-        ("text/html;q=abc", None),
-        ("text/html;q=1.5", None),
-        ("text/html;q=0.0001", None),
-        ("text/html;q=-1", None),
-        ("te xt/html", None),
+        # Garbage entries are skipped; a header of nothing but garbage gets HTML.
+        ("garbage", LEGACY),
+        (",,,", LEGACY),
+        (";q=1", LEGACY),
+        ("*/html", LEGACY),
+        ("text/html;q=abc", LEGACY),
+        ("text/html;q=1.5", LEGACY),
+        ("text/html;q=0.0001", LEGACY),
+        ("text/html;q=-1", LEGACY),
+        ("te xt/html", LEGACY),
         (f"garbage;;, {HTML_V1};q=0.4, text/html;q=0.5, /", LEGACY),
     ],
 )
-def test_content_negotiation(accept: str | None, expected: PageFormat | None) -> None:
+def test_content_negotiation(accept: str | None, expected: PageFormat) -> None:
     assert choose_format(accept, None) is expected
 
 
@@ -339,19 +340,23 @@ def test_content_negotiation(accept: str | None, expected: PageFormat | None) ->
         ("text/html", " Application/Vnd.PyPI.Simple.V1+JSON ", JSON),
         # A `+` that form-style query decoding turned into a space.
         ("text/html", "application/vnd.pypi.simple.v1 json", JSON),
-        # Unknown or wildcard formats are refused, whatever Accept says.
-        (JSON_V1, "application/json", None),
-        (JSON_V1, "*/*", None),
-        (JSON_V1, f"{JSON_V1};q=1", None),
         # An empty parameter is as good as none.
         (JSON_V1, "", JSON),
         (None, "  ", LEGACY),
     ],
 )
 def test_format_parameter_overrides_accept(
-    accept: str | None, format_param: str, expected: PageFormat | None
+    accept: str | None, format_param: str, expected: PageFormat
 ) -> None:
     assert choose_format(accept, format_param) is expected
+
+
+@pytest.mark.parametrize("format_param", ["application/json", "*/*", f"{JSON_V1};q=1", "bogus"])
+def test_unknown_format_parameter_is_an_error_naming_it(format_param: str) -> None:
+    # Unknown or wildcard formats are refused, whatever Accept says.
+    with pytest.raises(UnknownFormat, match=r"unknown \?format= value") as raised:
+        choose_format(JSON_V1, format_param)
+    assert repr(format_param) in str(raised.value)
 
 
 def test_upstream_accept_asks_json_then_html_then_text_html() -> None:

@@ -1,0 +1,266 @@
+"""Logs: one line per event with a UTC timestamp, as JSON objects or as readable text.
+
+Two kinds of lines go to one stream (stderr):
+- events (start-up, upstream failures, stale answers, download progress, shutdown), written
+  through the `logging` module under the `variant_proxy` logger, formatted here;
+- access lines, one per request, written by `AccessLog` after the response is sent (so the
+  status is the one sent, 206 included, and the byte count is what went out). They skip the
+  `logging` machinery and are built with plain string formatting and batched per event-loop
+  iteration: under load many lines go out in one write, and none waits past the iteration.
+
+Extra fields of an event go in `extra={"fields": {...}}`; both formats print them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from typing import IO, Any
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_request import BaseRequest
+
+LOGGER_NAME = "variant_proxy"
+MAX_REASON_CHARS = 200
+_encode = json.encoder.encode_basestring
+
+
+class _Clock:
+    """`2026-01-31T12:34:56.789Z`, formatting the seconds part once per second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def now(self, at: float | None = None) -> str:
+        at = time.time() if at is None else at
+        second = int(at)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{int((at - second) * 1000):03d}Z"
+
+
+CLOCK = _Clock()
+
+
+def one_line(text: str, limit: int = MAX_REASON_CHARS) -> str:
+    """The first line of `text`, at most `limit` characters."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _text_value(value: object) -> str:
+    text = str(value)
+    return _encode(text) if (not text or " " in text or '"' in text or "=" in text) else text
+
+
+class TextFormatter(logging.Formatter):
+    """`TIMESTAMP LEVEL logger message key=value ...` on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] = getattr(record, "fields", {})
+        parts = [CLOCK.now(record.created), record.levelname, _short(record.name), _message(record)]
+        parts.extend(f"{key}={_text_value(value)}" for key, value in fields.items())
+        return " ".join(parts)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg and the record's fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] = getattr(record, "fields", {})
+        document = {
+            "ts": CLOCK.now(record.created),
+            "level": record.levelname.lower(),
+            "logger": _short(record.name),
+            "msg": _message(record),
+            **fields,
+        }
+        return json.dumps(document, separators=(",", ":"), default=str)
+
+
+def _short(name: str) -> str:
+    return name.removeprefix(LOGGER_NAME + ".") if name != LOGGER_NAME else "proxy"
+
+
+def _message(record: logging.LogRecord) -> str:
+    message = record.getMessage()
+    if record.exc_info and record.exc_info[1] is not None:
+        # A real bug: keep the traceback, but inside the one line (JSON) or after it (text).
+        message += "\n" + logging.Formatter().formatException(record.exc_info)
+    return message
+
+
+class _ClientMistakes(logging.Filter):
+    """Drops aiohttp's traceback for a malformed request or a client that left: the access
+    line of that request already says what happened, in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, HttpProcessingError | ConnectionError)
+
+
+def configure_logging(log_format: str, stream: IO[str] | None = None) -> AccessLog:
+    """Route the proxy's and aiohttp's server logs to `stream` in `log_format`."""
+    stream = stream if stream is not None else sys.stderr
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    for name in (LOGGER_NAME, "aiohttp.server", "aiohttp.web"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    logging.getLogger("aiohttp.server").filters[:] = [_ClientMistakes()]
+    return AccessLog(stream, log_format)
+
+
+class AccessLog:
+    """Access lines, batched per event-loop iteration and written to one stream."""
+
+    def __init__(self, stream: IO[str], log_format: str) -> None:
+        self._stream = stream
+        self._json = log_format == "json"
+        self._pending: list[str] = []
+        self._flush_scheduled = False
+
+    def write(
+        self,
+        request: BaseRequest,
+        response: web.StreamResponse,
+        seconds: float,
+        route: str,
+    ) -> None:
+        status = response.status
+        reason = response.get("reason")
+        if reason is None and route == "malformed" and isinstance(response, web.Response):
+            reason = _error_page_reason(response.text or "")
+        transport = request.transport
+        client_left = transport is None or transport.is_closing()
+        length = response.content_length
+        size = length if length is not None and not client_left else response.body_length
+        headers = response.headers
+        line = (self._json_line if self._json else self._text_line)(
+            request.method,
+            request.path,
+            status,
+            route,
+            request.remote or "",
+            seconds * 1000,
+            size,
+            headers.get("X-Cache", ""),
+            headers.get("Variant-Fingerprint-Source", ""),
+            reason,
+            client_left,
+        )
+        self._pending.append(line)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:
+                self.flush()
+
+    @staticmethod
+    def _json_line(
+        method: str,
+        path: str,
+        status: int,
+        route: str,
+        client: str,
+        ms: float,
+        size: int,
+        cache: str,
+        fingerprint: str,
+        reason: str | None,
+        client_left: bool,
+    ) -> str:
+        line = (
+            f'{{"ts":"{CLOCK.now()}","level":"info","logger":"access","method":{_encode(method)},'
+            f'"path":{_encode(path)},"status":{status},"route":"{route}",'
+            f'"client":{_encode(client)},"ms":{ms:.2f},"bytes":{size},"cache":"{cache}",'
+            f'"fingerprint":"{fingerprint}"'
+        )
+        if reason is not None:
+            line += f',"reason":{_encode(reason)}'
+        if client_left:
+            line += ',"client_left":true'
+        return line + "}"
+
+    @staticmethod
+    def _text_line(
+        method: str,
+        path: str,
+        status: int,
+        route: str,
+        client: str,
+        ms: float,
+        size: int,
+        cache: str,
+        fingerprint: str,
+        reason: str | None,
+        client_left: bool,
+    ) -> str:
+        line = (
+            f"{CLOCK.now()} INFO access {client} {method} {_encode(path)[1:-1]} {status}"
+            f" {size}B {ms:.1f}ms route={route}"
+        )
+        if cache:
+            line += f" cache={cache}"
+        if fingerprint:
+            line += f" fingerprint={fingerprint}"
+        if client_left:
+            line += " client_left"
+        if reason is not None:
+            line += f" reason={_encode(reason)}"
+        return line
+
+    def flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._pending:
+            return
+        text = "\n".join(self._pending) + "\n"
+        self._pending.clear()
+        try:
+            self._stream.write(text)
+            self._stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed or broken stderr must not stop the proxy
+
+
+def access_logger_class(sink: AccessLog, on_request: Any = None) -> type[AbstractAccessLogger]:
+    """An aiohttp access-logger class bound to `sink` (aiohttp makes one per connection).
+
+    `on_request(request, response, route)` is called for every request too (metrics).
+    """
+
+    class _AccessLogger(AbstractAccessLogger):
+        @property
+        def enabled(self) -> bool:
+            return True
+
+        def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
+            route = _route_of(request)
+            if on_request is not None:
+                on_request(request, response, route)
+            sink.write(request, response, time, route)
+
+    return _AccessLogger
+
+
+def _route_of(request: BaseRequest) -> str:
+    match_info = request.match_info if isinstance(request, web.Request) else None
+    if match_info is None:
+        return "malformed"  # aiohttp could not parse the request: it never reached routing
+    return match_info.route.name or "unmatched"
+
+
+def _error_page_reason(text: str) -> str:
+    """The reason of aiohttp's own 400 page ("400 Bad Request\n\nReason...")."""
+    lines = [line.strip() for line in text.splitlines()[1:] if line.strip()]
+    return one_line(lines[0]) if lines else "malformed request"
