@@ -21,6 +21,7 @@ from proxy.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from proxy.server.page_routes import page_handler, variants_json_handler
 from proxy.server.responses import error_response
 from proxy.server.state import CLIENT_ERRORS, STATE, BadRequest, ProxyState
+from proxy.server.status_page import status_handler
 from proxy.server.upload_routes import add_upload_routes
 from proxy.simple.names import normalize_name
 from proxy.store.file_store import DownloadFailed
@@ -59,6 +60,8 @@ def count_request(request: BaseRequest, response: web.StreamResponse, route: str
         state = request.app.get(STATE)
         if state is not None:
             state.metrics.requests.labels(route, str(response.status)).inc()
+            if response.status >= 500:
+                state.recent_errors.answer(response.status, request.path, response.get("reason"))
 
 
 # -- admin, health, metrics ----------------------------------------------------------------
@@ -95,11 +98,17 @@ async def invalidate_handler(request: web.Request) -> web.Response:
 
 
 async def health_handler(request: web.Request) -> web.Response:
+    """200 while the process can serve; "degraded", with the reasons, while an upstream does
+    not answer (cached pages and files are still served, so a load balancer keeps it)."""
     state = request.app[STATE]
     problems = await state.cluster.problems() if state.cluster is not None else []
+    statuses = await state.upstream_watch.statuses()
+    reasons = [f"upstream {u.name}: {u.reason}" for u in statuses if u.answering is False]
+    reasons += problems
     return web.json_response(
         {
-            "status": "degraded" if problems else "ok",
+            "status": "degraded" if reasons else "ok",
+            "reasons": reasons,
             "version": __version__,
             "upstreams": [u.name for u in state.upstreams],
             **({"problems": problems} if problems else {}),
@@ -131,6 +140,7 @@ def make_app(settings: Settings) -> web.Application:
         await state.close()
 
     app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/", status_handler, name="status")
     app.router.add_get("/health", health_handler, name="health")
     app.router.add_get("/metrics", metrics_handler, name="metrics")
     app.router.add_post("/admin/invalidate/{project}", invalidate_handler, name="admin")

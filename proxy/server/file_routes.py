@@ -198,6 +198,8 @@ async def _stream_download(
     state.metrics.file_misses += 1
     upstream = located.upstream
     download = state.file_fetcher().download(key, lambda: upstream.open_file(url), expected)
+    shown_name = located.dist.filename + (".metadata" if metadata else "")
+    state.download_watch.name(key, request.match_info["project"], shown_name)
     length = await download.ready()
     byte_range = requested_range(request, length)
     response = web.StreamResponse(
@@ -213,14 +215,15 @@ async def _stream_download(
         response.headers["Content-Range"] = f"bytes {byte_range[0]}-{byte_range[1] - 1}/{length}"
     if end is not None:
         response.content_length = end - start
-    await response.prepare(request)
     sent = 0
     try:
+        await response.prepare(request)
         async for chunk in download.stream(start, end):
             await response.write(chunk)
             sent += len(chunk)
     except DownloadFailed as exc:
         log.warning("download of %s failed: %s", redact(url), exc)
+        response["reason"] = f"download failed: {exc}"
         # Abort the connection: the client must never hold a complete, wrong file.
         if request.transport is not None:
             request.transport.close()

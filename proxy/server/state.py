@@ -8,7 +8,9 @@ module can raise them without importing the application.
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +25,11 @@ from proxy.cluster.replica import Replica
 from proxy.config import ConfigError, Settings
 from proxy.local.publish import LocalIndex
 from proxy.pages.cache import PageCache
+from proxy.server.activity import DownloadWatch, RecentErrors
 from proxy.server.http_cache import PageBody
+from proxy.server.logs import LOGGER_NAME
 from proxy.server.metrics import Metrics, ScrapeSource
+from proxy.server.upstream_status import UpstreamWatch
 from proxy.simple.api import PageFormat, UnknownFormat
 from proxy.simple.names import normalize_name
 from proxy.simple.root_index import BuiltIndex, build_index
@@ -106,6 +111,10 @@ class ProxyState:
         # The root list's bodies (with their gzip forms) for its current version only.
         self.index_bodies: dict[tuple[str, PageFormat], PageBody] = {}
         counters = self.upstream_counters = UpstreamCounters()
+        self.started_at = time.time()
+        self.upstream_watch = UpstreamWatch(settings.upstreams, counters)
+        self.download_watch = DownloadWatch(self.store.downloads_in_flight)
+        self.recent_errors = RecentErrors()
         self.metrics = Metrics(
             ScrapeSource(
                 upstream_requests=lambda: counters.requests,
@@ -140,6 +149,9 @@ class ProxyState:
             # First: a store another process holds stops the start before anything is opened.
             await self.store.open()
         self._store_open = open_store
+        if open_store:
+            self.download_watch.start()
+            logging.getLogger(LOGGER_NAME).addHandler(self.recent_errors)
         connector = aiohttp.TCPConnector(limit=200, limit_per_host=50, ttl_dns_cache=300)
         self.session = aiohttp.ClientSession(
             connector=connector, auto_decompress=True, trust_env=False
@@ -222,6 +234,8 @@ class ProxyState:
         return await loop.run_in_executor(self._index_pool, build_index, sources)
 
     async def close(self) -> None:
+        await self.download_watch.close()
+        logging.getLogger(LOGGER_NAME).removeHandler(self.recent_errors)
         if self._index_pool is not None:
             self._index_pool.shutdown(wait=False, cancel_futures=True)
         if self._store_open:

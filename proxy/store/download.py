@@ -24,6 +24,7 @@ import asyncio
 import enum
 import logging
 import os
+import time
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -149,6 +150,17 @@ class Download:
         self._finished = asyncio.Event()
         self._progress = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.started_at = time.time()
+
+    @property
+    def received(self) -> int:
+        """Bytes received from the upstream so far."""
+        return self._written
+
+    @property
+    def total(self) -> int | None:
+        """The file's size, when the upstream or the page said it."""
+        return self._length if self._length is not None else self._expected_size
 
     def start(self) -> None:
         """Launch the download as a task of its own, tied to no client."""

@@ -323,6 +323,10 @@ class FileStore:
                 with suppress(DownloadFailed):
                     await download.result()
 
+    def downloads_in_flight(self) -> tuple[Download, ...]:
+        """The downloads running now (for progress logs and the status page)."""
+        return tuple(self._in_flight.values())
+
     def figures(self) -> dict[str, int]:
         """`stats` as a name -> number mapping, for the metrics endpoint."""
         return dataclasses.asdict(self.stats)
