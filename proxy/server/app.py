@@ -54,14 +54,16 @@ async def error_middleware(
         return error_response(502, str(exc))
 
 
-def count_request(request: BaseRequest, response: web.StreamResponse, route: str) -> None:
-    """Per-request metrics, counted with the status actually sent."""
-    if isinstance(request, web.Request):
-        state = request.app.get(STATE)
-        if state is not None:
-            state.metrics.requests.labels(route, str(response.status)).inc()
-            if response.status >= 500:
-                state.recent_errors.answer(response.status, request.path, response.get("reason"))
+def request_counter(app: web.Application) -> Callable[[BaseRequest, web.StreamResponse, str], None]:
+    """Per-request metrics, counted with the status actually sent (malformed requests too)."""
+    state = app[STATE]
+
+    def count(request: BaseRequest, response: web.StreamResponse, route: str) -> None:
+        state.metrics.requests.labels(route, str(response.status)).inc()
+        if response.status >= 500:
+            state.recent_errors.answer(response.status, request.path, response.get("reason"))
+
+    return count
 
 
 # -- admin, health, metrics ----------------------------------------------------------------

@@ -254,10 +254,14 @@ def access_logger_class(sink: AccessLog, on_request: Any = None) -> type[Abstrac
 
 
 def _route_of(request: BaseRequest) -> str:
-    match_info = request.match_info if isinstance(request, web.Request) else None
-    if match_info is None:
-        return "malformed"  # aiohttp could not parse the request: it never reached routing
-    return match_info.route.name or "unmatched"
+    # A request aiohttp could not parse never reached routing: it has no match info.
+    if not isinstance(request, web.Request):
+        return "malformed"
+    try:
+        match_info: Any = request.match_info
+    except AssertionError:  # aiohttp asserts that routing happened
+        return "malformed"
+    return "malformed" if match_info is None else (match_info.route.name or "unmatched")
 
 
 def _error_page_reason(text: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from proxy.config import ConfigError, Settings
-from proxy.server.app import count_request, make_app
+from proxy.server.app import make_app, request_counter
 from proxy.server.logs import LOGGER_NAME, access_logger_class, configure_logging
 from proxy.server.state import SHUTDOWN_GRACE_S, STATE
 from proxy.store.errors import StoreFormatError, StoreLockedError
@@ -49,9 +49,15 @@ async def _serve(settings: Settings) -> None:
         app,
         handle_signals=False,
         shutdown_timeout=SHUTDOWN_GRACE_S,
-        access_log_class=access_logger_class(sink, count_request),
+        access_log_class=access_logger_class(sink, request_counter(app)),
         access_log=logging.getLogger(LOGGER_NAME + ".access"),
     )
+    # Signals first: a SIGTERM right after the start-up line is still a clean shutdown.
+    stop = asyncio.Event()
+    received: list[str] = []
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, _on_signal, signum, stop, received)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
@@ -75,11 +81,6 @@ async def _serve(settings: Settings) -> None:
                 }
             },
         )
-        stop = asyncio.Event()
-        received: list[str] = []
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, _on_signal, signum, stop, received)
         await stop.wait()
         log.info("%s received: shutting down", received[0] if received else "signal")
     finally:
