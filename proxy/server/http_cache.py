@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-# Below this, gzip saves less than its own framing and the client's CPU is better spent.
-MIN_GZIP_BYTES = 1024
+# Below this, gzip saves less than its own framing (about 20 bytes) is worth.
+MIN_GZIP_BYTES = 200
 # Above this, compression runs in a worker thread (zlib releases the GIL).
 THREAD_GZIP_BYTES = 256 * 1024
 GZIP_LEVEL = 6
