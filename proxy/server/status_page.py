@@ -90,7 +90,7 @@ def _upstreams(items: list[UpstreamStatus], now: float) -> str:
             f'<tr data-upstream="{escape(item.name)}"><td><strong>{escape(item.name)}</strong>'
             f"</td><td><code>{escape(item.where)}</code></td>"
             f'<td class="state">{_badge(item.answering)}{reason}</td>'
-            f"<td>{_ago(item.seen_at, now)}</td>"
+            f'<td class="when">{_ago(item.seen_at, now)}</td>'
             f'<td class="num">{item.requests}</td><td class="num">{item.errors}</td></tr>'
         )
     return (
