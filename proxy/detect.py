@@ -4,7 +4,7 @@ The only module of the package that looks at the machine. It turns what the libr
 report into `HardwareFacts` in the reference providers' vocabulary, plus one-line notes
 saying what was found or why something was not; it never raises for a missing library,
 an absent GPU or a broken driver. Everything after the facts is pure: the facts become a
-`HardwareSpec`, the spec a `Fingerprint`, and `detect_report` formats them for
+`HardwareSpec`, the spec a `Fingerprint`, and `proxy.cli.detect_output` formats them for
 `variant-proxy detect`.
 
 NVIDIA detection follows `nvidia-variant-provider`:
@@ -40,7 +40,6 @@ from proxy.variants.fingerprint import (
     HardwareSpec,
     HardwareSpecError,
     expand_hardware_spec,
-    format_hardware_spec,
     parse_compute_capability,
 )
 from proxy.variants.properties import VariantProperty
@@ -338,19 +337,3 @@ def detection_to_spec(facts: HardwareFacts) -> HardwareSpec:
 def detected_fingerprint(detection: Detection) -> Fingerprint:
     """The fingerprint of a detection: CPU level and detected flags, then nvidia."""
     return expand_hardware_spec(detection_to_spec(detection.facts))
-
-
-def detect_report(detection: Detection, proxy_url: str) -> str:
-    """What `variant-proxy detect` prints: notes, properties, header, spec, pip command.
-
-    Lines end with a newline, the last one included.
-    """
-    spec = format_hardware_spec(detection_to_spec(detection.facts))
-    fingerprint = detected_fingerprint(detection)
-    lines = [f"# {note}" for note in detection.notes]
-    lines.append("Properties:")
-    lines += [f"  {prop}" for prop in fingerprint.properties] or ["  (none)"]
-    lines.append(f"Variant-Properties: {fingerprint.header_value()}")
-    lines.append(f"Hardware spec: {spec}")
-    lines.append(f"pip install --index-url {proxy_url.rstrip('/')}/hw/{spec}/simple/ PACKAGE")
-    return "".join(f"{line}\n" for line in lines)

@@ -48,6 +48,17 @@ def _build_parser() -> argparse.ArgumentParser:
         default="http://127.0.0.1:8080",
         help="base URL of the proxy, for the ready --index-url line",
     )
+    detect.add_argument(
+        "--full",
+        action="store_true",
+        help="keep every detected CPU flag in the spec (a long URL); default: the compact spec",
+    )
+    detect.add_argument(
+        "--format",
+        choices=("text", "pip-conf", "uv-toml"),
+        default="text",
+        help="text (default), or a ready pip.conf or uv.toml snippet",
+    )
 
     explain = commands.add_parser(
         "explain", help="show, per version, which file a legacy client gets and why"
@@ -122,9 +133,14 @@ def _invalidate_command(args: argparse.Namespace) -> int:
 
 
 def _detect_command(args: argparse.Namespace) -> int:
-    from proxy.detect import detect_hardware, detect_report
+    from proxy.cli.detect_output import config_snippet, detect_report
+    from proxy.detect import detect_hardware
 
-    print(detect_report(detect_hardware(), args.proxy.rstrip("/")), end="")
+    detection = detect_hardware()
+    if args.format == "text":
+        print(detect_report(detection, args.proxy, full=args.full), end="")
+    else:
+        print(config_snippet(detection, args.proxy, args.format, full=args.full), end="")
     return 0
 
 

@@ -6,6 +6,8 @@ name, for each hardware spec, the same winner that pip installs through the serv
 
 from __future__ import annotations
 
+import configparser
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,6 +58,43 @@ def test_detect_prints_properties_header_spec_and_a_ready_pip_line() -> None:
     # This CI machine has no NVIDIA driver: a note says so and no nvidia property appears.
     if "nvidia ::" not in header:
         assert any("nvidia" in line and line.startswith("#") for line in lines)
+
+
+def test_detect_ready_url_is_short_on_this_machine() -> None:
+    # This machine reports dozens of CPU flags; the default spec is the compact one.
+    result = run_proxy_cli(["detect", "--proxy", "http://proxy.example:8080"])
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    spec = next(line for line in lines if line.startswith("Hardware spec:")).split(": ", 1)[1]
+    assert "prop=" not in spec
+    for tool in ("pip install", "uv pip install"):
+        line = next(line for line in lines if line.startswith(tool))
+        url = line.split("--index-url ", 1)[1].split()[0]
+        assert len(url) < 200 and url.endswith(f"/hw/{spec}/simple/")
+    full = run_proxy_cli(["detect", "--full", "--proxy", "http://proxy.example:8080"])
+    full_spec = next(
+        line for line in full.stdout.splitlines() if line.startswith("Hardware spec:")
+    ).split(": ", 1)[1]
+    assert full_spec.startswith(spec.split(",")[0])
+    if any(line.startswith("# compact spec:") for line in lines):
+        assert "prop=" in full_spec
+
+
+@pytest.mark.parametrize("fmt", ["pip-conf", "uv-toml"])
+def test_detect_config_snippets(fmt: str) -> None:
+    result = run_proxy_cli(["detect", "--format", fmt, "--proxy", "http://proxy.example:8080"])
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    if fmt == "pip-conf":
+        parser = configparser.ConfigParser()
+        parser.read_string(text)
+        url = parser["global"]["index-url"]
+    else:
+        (index,) = tomllib.loads(text)["index"]
+        url, default = index["url"], index["default"]
+        assert default is True
+    assert url.startswith("http://proxy.example:8080/hw/") and url.endswith("/simple/")
+    assert len(url) < 200
 
 
 @pytest.mark.parametrize("spec", ["cpu=x86_64_v3,cuda=12.8,sm=9.0", "cpu=x86_64_v2", "none"])

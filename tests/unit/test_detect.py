@@ -15,13 +15,13 @@ import pynvml
 import pytest
 
 from proxy import detect
+from proxy.cli.detect_output import config_snippet, detect_report
 from proxy.detect import (
     FORCE_CUDA_ENV,
     FORCE_SM_ENV,
     Detection,
     HardwareFacts,
     detect_hardware,
-    detect_report,
     detected_fingerprint,
     detection_to_spec,
 )
@@ -370,16 +370,19 @@ def test_report_has_properties_header_spec_and_pip_line() -> None:
     header = next(line for line in lines if line.startswith("Variant-Properties: "))
     assert parse_properties_header(header.removeprefix("Variant-Properties: ")) == fingerprint
     assert "Hardware spec: cpu=x86_64_v2,cuda=12.8,sm=9.0" in lines
-    assert lines[-1] == (
+    assert lines[-2:] == [
         "pip install --index-url "
-        "http://127.0.0.1:8080/hw/cpu=x86_64_v2,cuda=12.8,sm=9.0/simple/ PACKAGE"
-    )
+        "http://127.0.0.1:8080/hw/cpu=x86_64_v2,cuda=12.8,sm=9.0/simple/ PACKAGE",
+        "uv pip install --index-url "
+        "http://127.0.0.1:8080/hw/cpu=x86_64_v2,cuda=12.8,sm=9.0/simple/ PACKAGE",
+    ]
 
 
 def test_report_of_an_empty_detection() -> None:
     report = detect_report(Detection(HardwareFacts()), "http://127.0.0.1:9000")
     assert "  (none)" in report.splitlines()
     assert report.endswith("http://127.0.0.1:9000/hw/none/simple/ PACKAGE\n")
+    assert "compact spec" not in report
 
 
 def test_detected_runs_detection_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -403,3 +406,56 @@ def test_real_machine_detection_never_raises() -> None:
     assert all("\n" not in note for note in detection.notes)
     spec = detection_to_spec(detection.facts)
     assert parse_hardware_spec(format_hardware_spec(spec)) == spec
+
+
+# A machine with many CPU flags beyond its level (a recent server CPU reports dozens).
+MANY_FLAGS = tuple(f"flag{number}" for number in range(60))
+
+
+def _many_flags() -> Detection:
+    facts = HardwareFacts(
+        cpu_arch="x86_64", x86_64_level=4, cpu_flags=MANY_FLAGS, cuda=(12, 8), sm=(9, 0)
+    )
+    return Detection(facts, notes=("cpu: x86_64 level v4",))
+
+
+def test_report_is_compact_by_default_with_a_short_url() -> None:
+    lines = detect_report(_many_flags(), "http://127.0.0.1:8080").splitlines()
+    assert "Hardware spec: cpu=x86_64_v4,cuda=12.8,sm=9.0" in lines
+    assert "# compact spec: 60 further detected CPU flags are left out" in " ".join(lines)
+    pip_line = next(line for line in lines if line.startswith("pip install"))
+    url = pip_line.split()[3]
+    assert url == "http://127.0.0.1:8080/hw/cpu=x86_64_v4,cuda=12.8,sm=9.0/simple/"
+    assert len(url) < 200
+    assert not any("flag1" in line for line in lines)
+
+
+def test_report_full_keeps_every_flag() -> None:
+    report = detect_report(_many_flags(), "http://127.0.0.1:8080", full=True)
+    assert "prop=x86_64::flag59::on" in report and "  x86_64 :: flag0 :: on" in report
+    assert "compact spec" not in report
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        ("pip-conf", "[global]\nindex-url = {url}\n"),
+        ("uv-toml", '[[index]]\nurl = "{url}"\ndefault = true\n'),
+    ],
+)
+def test_config_snippets(fmt: str, expected: str) -> None:
+    url = "http://proxy.example:8080/hw/cpu=x86_64_v4,cuda=12.8,sm=9.0/simple/"
+    snippet = config_snippet(_many_flags(), "http://proxy.example:8080/", fmt)
+    assert snippet.startswith("# ") and snippet.endswith(expected.format(url=url))
+
+
+def test_snippets_parse_as_what_they_claim() -> None:
+    import configparser
+    import tomllib
+
+    url = "http://proxy.example:8080/hw/cpu=x86_64_v4,cuda=12.8,sm=9.0/simple/"
+    pip_conf = configparser.ConfigParser()
+    pip_conf.read_string(config_snippet(_many_flags(), "http://proxy.example:8080", "pip-conf"))
+    assert pip_conf["global"]["index-url"] == url
+    uv_toml = tomllib.loads(config_snippet(_many_flags(), "http://proxy.example:8080", "uv-toml"))
+    assert uv_toml == {"index": [{"url": url, "default": True}]}
