@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -546,14 +548,36 @@ def test_pip_index_url_ignores_a_blank_environment_value(isolated_pip: Path) -> 
 # --- files ---------------------------------------------------------------------------------
 
 
-def test_config_example_at_the_repo_root_loads() -> None:
+def test_config_example_at_the_repo_root_works_as_shipped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No upstream set: the embedded default (the index pip uses) applies; no example rule.
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple/")
     result = load_settings(REPO_ROOT / "config.example.toml")
+    assert [(u.name, u.url) for u in result.upstreams] == [
+        ("default", "http://127.0.0.1:9/simple/")
+    ]
+    assert result.max_size == 50 * 1024**3
+    assert result.profiles == {} and result.clients == () and result.pins == {}
+    assert result.host == "127.0.0.1" and result.port == 8080
+
+
+def test_config_example_examples_load_when_uncommented() -> None:
+    # Every commented-out example line, uncommented, is a valid config too.
+    lines = (REPO_ROOT / "config.example.toml").read_text().splitlines()
+    setting = re.compile(r'^(\[\[?[\w.-]+\]\]?|"?[\w.-]+"? = \S.*)$')
+    uncommented = []
+    for line in lines:
+        body = line.removeprefix("# ")
+        uncommented.append(body if line.startswith("# ") and setting.match(body) else line)
+    data = tomllib.loads("\n".join(uncommented))
+    data["pins"] = {"acme-secret-lib": "internal"}
+    data["variants"]["default_profile"] = "cpu-v3"
+    result = settings_from_mapping(data, environ={})
     assert [u.name for u in result.upstreams] == ["internal"]
     assert result.upstreams[0].ttl == 300
-    assert result.max_size == 50 * 1024**3
     assert set(result.profiles) == {"cpu-v3", "h100", "custom"}
     assert result.clients == (ClientRule(ipaddress.ip_network("10.20.0.0/16"), "h100"),)
-    assert result.host == "127.0.0.1" and result.port == 8080
 
 
 def test_load_settings_applies_overrides(tmp_path: Path) -> None:
