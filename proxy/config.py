@@ -120,6 +120,7 @@ class Settings:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     admin_token_env: str | None = None
     log_format: str = "json"
+    access_log: bool = True
     max_size: int = DEFAULT_MAX_SIZE
     page_ttl: float = DEFAULT_PAGE_TTL
     index_ttl: float = DEFAULT_INDEX_TTL
@@ -391,7 +392,9 @@ def settings_from_mapping(
     )
     server = _expect(data.get("server", {}), dict, "server")
     _check_unknown(
-        server, {"host", "port", "max_request_bytes", "admin_token_env", "log_format"}, "server"
+        server,
+        {"host", "port", "max_request_bytes", "admin_token_env", "log_format", "access_log"},
+        "server",
     )
     cache = _expect(data.get("cache", {}), dict, "cache")
     _check_unknown(
@@ -464,6 +467,7 @@ def settings_from_mapping(
         ),
         admin_token_env=_env_name(server.get("admin_token_env"), "server.admin_token_env"),
         log_format=log_format,
+        access_log=_expect(server.get("access_log", True), bool, "server.access_log"),
         max_size=parse_size(cache.get("max_size", DEFAULT_MAX_SIZE), "cache.max_size"),
         page_ttl=page_ttl,
         index_ttl=index_ttl,

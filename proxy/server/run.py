@@ -41,7 +41,7 @@ class ListenError(Exception):
 
 
 async def _serve(settings: Settings) -> None:
-    sink = configure_logging(settings.log_format)
+    sink = configure_logging(settings.log_format, access_log=settings.access_log)
     app = make_app(settings)
     # On SIGTERM: stop listening, let running requests finish (bounded), then the store
     # lets running downloads finish and keep their files (bounded again) before closing.
@@ -82,9 +82,11 @@ async def _serve(settings: Settings) -> None:
             },
         )
         await stop.wait()
+        sink.flush()
         log.info("%s received: shutting down", received[0] if received else "signal")
     finally:
         await runner.cleanup()
+        sink.flush()  # the access lines of the requests that finished during shutdown
     log.info("stopped")
 
 
