@@ -19,7 +19,7 @@ import json
 import logging
 import sys
 import time
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -127,6 +127,54 @@ def configure_logging(
     return AccessLog(stream, log_format, enabled=access_log)
 
 
+class AccessFields(NamedTuple):
+    """What one access line says."""
+
+    method: str
+    path: str
+    status: int
+    route: str
+    client: str
+    ms: float
+    size: int
+    cache: str
+    fingerprint: str
+    reason: str | None
+    client_left: bool
+
+
+def json_line(f: AccessFields) -> str:
+    line = (
+        # method (an HTTP token), route, client (an address), cache and fingerprint (our own
+        # words) need no escaping; the path does.
+        f'{{"ts":"{CLOCK.now()}","level":"info","logger":"access","method":"{f.method}",'
+        f'"path":{_encode(f.path)},"status":{f.status},"route":"{f.route}",'
+        f'"client":"{f.client}","ms":{f.ms:.2f},"bytes":{f.size},"cache":"{f.cache}",'
+        f'"fingerprint":"{f.fingerprint}"'
+    )
+    if f.reason is not None:
+        line += f',"reason":{_encode(f.reason)}'
+    if f.client_left:
+        line += ',"client_left":true'
+    return line + "}"
+
+
+def text_line(f: AccessFields) -> str:
+    line = (
+        f"{CLOCK.now()} INFO access {f.client} {f.method} {_encode(f.path)[1:-1]} {f.status}"
+        f" {f.size}B {f.ms:.1f}ms route={f.route}"
+    )
+    if f.cache:
+        line += f" cache={f.cache}"
+    if f.fingerprint:
+        line += f" fingerprint={f.fingerprint}"
+    if f.client_left:
+        line += " client_left"
+    if f.reason is not None:
+        line += f" reason={_encode(f.reason)}"
+    return line
+
+
 class AccessLog:
     """Access lines, written to one stream in batches."""
 
@@ -157,7 +205,7 @@ class AccessLog:
         client_left = transport is None or transport.is_closing()
         length = response.content_length
         size = length if length is not None and not client_left else response.body_length
-        line = (self._json_line if self._json else self._text_line)(
+        fields = AccessFields(
             request.method,
             request.path,
             status,
@@ -170,7 +218,7 @@ class AccessLog:
             reason,
             client_left,
         )
-        self._pending.append(line)
+        self._pending.append(json_line(fields) if self._json else text_line(fields))
         if len(self._pending) >= FLUSH_LINES:
             self.flush()
         elif not self._flush_scheduled:
@@ -179,62 +227,6 @@ class AccessLog:
                 asyncio.get_running_loop().call_later(FLUSH_AFTER_S, self.flush)
             except RuntimeError:
                 self.flush()
-
-    @staticmethod
-    def _json_line(
-        method: str,
-        path: str,
-        status: int,
-        route: str,
-        client: str,
-        ms: float,
-        size: int,
-        cache: str,
-        fingerprint: str,
-        reason: str | None,
-        client_left: bool,
-    ) -> str:
-        line = (
-            # method (an HTTP token), route, client (an address), cache and fingerprint (our
-            # own words) need no escaping; the path does.
-            f'{{"ts":"{CLOCK.now()}","level":"info","logger":"access","method":"{method}",'
-            f'"path":{_encode(path)},"status":{status},"route":"{route}",'
-            f'"client":"{client}","ms":{ms:.2f},"bytes":{size},"cache":"{cache}",'
-            f'"fingerprint":"{fingerprint}"'
-        )
-        if reason is not None:
-            line += f',"reason":{_encode(reason)}'
-        if client_left:
-            line += ',"client_left":true'
-        return line + "}"
-
-    @staticmethod
-    def _text_line(
-        method: str,
-        path: str,
-        status: int,
-        route: str,
-        client: str,
-        ms: float,
-        size: int,
-        cache: str,
-        fingerprint: str,
-        reason: str | None,
-        client_left: bool,
-    ) -> str:
-        line = (
-            f"{CLOCK.now()} INFO access {client} {method} {_encode(path)[1:-1]} {status}"
-            f" {size}B {ms:.1f}ms route={route}"
-        )
-        if cache:
-            line += f" cache={cache}"
-        if fingerprint:
-            line += f" fingerprint={fingerprint}"
-        if client_left:
-            line += " client_left"
-        if reason is not None:
-            line += f" reason={_encode(reason)}"
-        return line
 
     def flush(self) -> None:
         self._flush_scheduled = False
