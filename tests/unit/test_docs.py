@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from proxy.store.layout import FILES_FORMAT
+from proxy.store.local_disk import FILES_FORMAT
 
 REPO = Path(__file__).resolve().parents[2]
 E2E = REPO / "tests" / "e2e"
