@@ -17,6 +17,7 @@ run() {
 }
 run engine
 run pages
+run access_log
 run files
 run hot_pages
 run hot_files
