@@ -26,6 +26,7 @@ MIN_GZIP_BYTES = 200
 # Above this, compression runs in a worker thread (zlib releases the GIL).
 THREAD_GZIP_BYTES = 256 * 1024
 GZIP_LEVEL = 6
+MAX_AGE_S = 86400
 
 
 def make_etag(body: bytes) -> str:
@@ -108,8 +109,10 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
 
 
 def cache_control(fresh_until: float, *, private: bool, stale: bool) -> str:
-    """`max-age` = the page's remaining freshness (0 for a stale answer)."""
-    remaining = 0 if stale else max(0, math.floor(fresh_until - time.time()))
+    """`max-age` = the page's remaining freshness (0 for a stale answer), at most a day
+    (an offline mirror's pages never go stale here, but a later import may change them)."""
+    left = min(float(MAX_AGE_S), max(0.0, fresh_until - time.time()))  # inf -> the cap
+    remaining = 0 if stale else math.floor(left)
     return f"{'private' if private else 'public'}, max-age={remaining}"
 
 

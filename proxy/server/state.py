@@ -112,7 +112,7 @@ class ProxyState:
         self.index_bodies: dict[tuple[str, PageFormat], PageBody] = {}
         counters = self.upstream_counters = UpstreamCounters()
         self.started_at = time.time()
-        self.upstream_watch = UpstreamWatch(settings.upstreams, counters)
+        self.upstream_watch = UpstreamWatch(settings.upstreams, counters, offline=settings.offline)
         self.download_watch = DownloadWatch(self.store.downloads_in_flight)
         self.recent_errors = RecentErrors()
         self.metrics = Metrics(

@@ -65,7 +65,10 @@ async def _probe(upstream: Any) -> str:
 class UpstreamWatch:
     """Each configured upstream's latest known state."""
 
-    def __init__(self, upstreams: Sequence[Any], counters: UpstreamCounters) -> None:
+    def __init__(
+        self, upstreams: Sequence[Any], counters: UpstreamCounters, *, offline: bool = False
+    ) -> None:
+        self._offline = offline  # never probed: an offline proxy opens no connection
         self._upstreams = tuple(upstreams)
         self._counters = counters
         self._probed: dict[str, tuple[float, str]] = {}
@@ -79,6 +82,8 @@ class UpstreamWatch:
     async def statuses(self) -> list[UpstreamStatus]:
         now = time.time()
         stale = [u for u in self._upstreams if self._observed(u.name, now) is None]
+        if self._offline:
+            stale = []
         due = [u for u in stale if now - self._probed.get(u.name, (0.0, ""))[0] > PROBE_TTL_S]
         if due:
             reasons = await asyncio.gather(*(_probe(u) for u in due))

@@ -21,7 +21,7 @@ import urllib.request
 from typing import Any
 
 OFFLINE = ("--offline", "--port", "0")
-READY = re.compile(r"serving on (http://\S+)")
+READY = re.compile(r"serving on (http://[^\s\"/]+)")  # a JSON or a text start-up line
 
 
 def _reachable(port: int) -> bool:
