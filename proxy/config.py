@@ -12,7 +12,7 @@ import re
 import subprocess
 import sys
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ from proxy.simple.names import normalize_name
 from proxy.upstreams.source import split_credentials
 
 if TYPE_CHECKING:
+    from proxy.backend_config import BackendSettings
     from proxy.cluster.settings import ClusterSettings, S3Settings
 
 DEFAULT_HOST = "127.0.0.1"
@@ -135,6 +136,7 @@ class Settings:
     cluster: ClusterSettings | None = None
     # Serve only what the cache holds; never open a connection to an upstream.
     offline: bool = False
+    backends: tuple[BackendSettings, ...] = ()
 
     def upstream(self, name: str) -> UpstreamConfig:
         for upstream in self.upstreams:
@@ -201,7 +203,7 @@ def _expect(value: Any, kind: type | tuple[type, ...], key: str) -> Any:
     return value
 
 
-def _check_unknown(table: Mapping[str, Any], known: set[str], where: str) -> None:
+def _check_unknown(table: Mapping[str, Any], known: Set[str], where: str) -> None:
     for key in table:
         if key not in known:
             prefix = f"{where}." if where else ""
@@ -278,12 +280,19 @@ def _directory_upstream(table: dict[str, Any], index: int) -> DirectorySettings:
     )
 
 
-def _upstream(table: Any, index: int, page_ttl: float) -> UpstreamSettings:
-    where = f"upstreams[{index}]"
+def _upstream(
+    table: Any,
+    index: int,
+    page_ttl: float,
+    where: str = "",
+    extra_keys: frozenset[str] = frozenset(),
+) -> UpstreamSettings:
+    where = where or f"upstreams[{index}]"
     _expect(table, dict, where)
     _check_unknown(
         table,
-        {
+        extra_keys
+        | {
             "name",
             "url",
             "ttl",
@@ -385,9 +394,21 @@ def settings_from_mapping(
     offline: bool = False,
 ) -> Settings:
     """Validate a parsed TOML document; keyword arguments are command-line overrides."""
+    from proxy.backend_config import parse_backends
+
     _check_unknown(
         data,
-        {"server", "cache", "upstreams", "pins", "variants", "profiles", "clients", "cluster"},
+        {
+            "server",
+            "cache",
+            "upstreams",
+            "pins",
+            "variants",
+            "profiles",
+            "clients",
+            "cluster",
+            "backends",
+        },
         "",
     )
     server = _expect(data.get("server", {}), dict, "server")
@@ -484,6 +505,7 @@ def settings_from_mapping(
         clients=_clients(data.get("clients", []), profiles),
         offline=offline or _expect(cache.get("offline", False), bool, "cache.offline"),
         **_cluster_sections(cache.get("s3"), data.get("cluster")),
+        backends=parse_backends(data.get("backends", []), page_ttl),
     )
 
 

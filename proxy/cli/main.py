@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 
+from proxy.backend_config import BackendSettings
 from proxy.cli import local_index
 from proxy.cli.mirror_commands import MIRROR_COMMANDS, add_mirror_commands
 from proxy.config import ConfigError, load_settings
@@ -59,6 +60,7 @@ def _build_parser() -> argparse.ArgumentParser:
         default="text",
         help="text (default), or a ready pip.conf or uv.toml snippet",
     )
+    detect.add_argument("--config", help="TOML configuration file (for its [[backends]])")
 
     explain = commands.add_parser(
         "explain", help="show, per version, which file a legacy client gets and why"
@@ -134,14 +136,28 @@ def _invalidate_command(args: argparse.Namespace) -> int:
 
 def _detect_command(args: argparse.Namespace) -> int:
     from proxy.cli.detect_output import config_snippet, detect_report
-    from proxy.detect import detect_hardware
+    from proxy.cli.explain_backends import detect_backend_line
+    from proxy.detect import detect_hardware, detected_fingerprint
 
+    try:
+        backends = _detect_backends(args)
+    except ConfigError as exc:
+        print(f"variant-proxy: config error: {exc}", file=sys.stderr)
+        return 2
     detection = detect_hardware()
     if args.format == "text":
         print(detect_report(detection, args.proxy, full=args.full), end="")
+        print(detect_backend_line(detected_fingerprint(detection), backends), end="")
     else:
         print(config_snippet(detection, args.proxy, args.format, full=args.full), end="")
     return 0
+
+
+def _detect_backends(args: argparse.Namespace) -> tuple[BackendSettings, ...]:
+    """The `[[backends]]` of `--config`, if given (detect needs no upstream)."""
+    if args.config is None:
+        return ()
+    return load_settings(args.config, upstream_urls=["http://127.0.0.1/"]).backends
 
 
 def _explain_command(args: argparse.Namespace) -> int:

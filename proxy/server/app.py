@@ -15,6 +15,7 @@ from aiohttp.web_request import BaseRequest
 
 from proxy import __version__
 from proxy.config import Settings
+from proxy.server.backend_routes import add_backend_routes
 from proxy.server.cluster_routes import peer_file_handler
 from proxy.server.file_routes import file_handler
 from proxy.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -90,6 +91,8 @@ async def invalidate_handler(request: web.Request) -> web.Response:
         raise BadRequest("bad project name")
     name = normalize_name(project)
     state.page_service.invalidate(name)
+    if state.backends is not None:
+        state.backends.invalidate(name)
     state.variant_metadata.forget(name)
     if state.cluster is not None:
         upstreams = [u.name for u in state.upstreams]
@@ -154,5 +157,6 @@ def make_app(settings: Settings) -> web.Application:
         name="variants-json",
     )
     add_upload_routes(app)
+    add_backend_routes(app)
     app.router.add_get("/{tail:.*}", page_handler, name="page")
     return app

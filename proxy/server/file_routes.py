@@ -20,7 +20,7 @@ from proxy.simple.names import NormalizedName, normalize_name
 from proxy.store.backend import Blob
 from proxy.store.file_store import DownloadFailed, ExpectedFile
 from proxy.upstreams.offline import NotInMirror
-from proxy.upstreams.projects import Located, MergedProject
+from proxy.upstreams.projects import Located, MergedProject, ProjectNotFound
 from proxy.upstreams.source import redact
 from proxy.urls.links import FILE_ID_RE, FILENAME_RE, metadata_id, metadata_url
 
@@ -148,9 +148,17 @@ def requested_range(request: web.Request, length: int | None) -> tuple[int, int]
 
 
 async def locate(state: ProxyState, project: NormalizedName, ident: str) -> Located:
-    """Find a file on the project's page: the proxy fetches only what a page listed."""
-    merged: MergedProject = await state.page_service.get(project)
-    located = merged.files.get(ident)
+    """Find a file on the project's page (or a backend's): the proxy fetches only what a
+    page listed."""
+    located: Located | None = None
+    try:
+        merged: MergedProject = await state.page_service.get(project)
+        located = merged.files.get(ident)
+    except ProjectNotFound:
+        if state.backends is None:
+            raise
+    if located is None and state.backends is not None:
+        located = await state.backends.locate(project, ident)
     if located is None:
         raise web.HTTPNotFound(text=f"no file {ident} is listed for project {project}\n")
     return located

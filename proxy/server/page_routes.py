@@ -172,11 +172,17 @@ async def page_handler(request: web.Request) -> web.StreamResponse:
         if request.query_string:
             target += "?" + request.query_string
         raise web.HTTPMovedPermanently(target)
+    fingerprint = resolved.fingerprint
+    if fingerprint is not None and state.backends is not None and state.backends.serves(project):
+        from proxy.server.backend_routes import fingerprinted_backend_page
+
+        return await fingerprinted_backend_page(
+            request, resolved, state, project, path, fmt, fingerprint
+        )
     merged = await state.page_service.get(project)
     if state.settings.offline:
         merged = await state.held_only(merged)
     variants = await state.variant_metadata.for_project(merged)
-    fingerprint = resolved.fingerprint
     # A page without variant wheels is the same for every fingerprint: one cache entry.
     fingerprint_key = (
         (fingerprint.cache_key if fingerprint is not None else None) if variants.by_version else "-"

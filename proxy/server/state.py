@@ -34,6 +34,7 @@ from proxy.simple.api import PageFormat, UnknownFormat
 from proxy.simple.names import normalize_name
 from proxy.simple.root_index import BuiltIndex, build_index
 from proxy.store.file_store import FileStore, InvalidKeyError
+from proxy.upstreams.backends import BackendIndexes
 from proxy.upstreams.directory import open_local_index
 from proxy.upstreams.factory import make_upstream
 from proxy.upstreams.memo import weighted_lru
@@ -95,6 +96,7 @@ class ProxyState:
         )
         self.upstreams: tuple[UpstreamSource, ...] = ()
         self.pages: ProjectPages | None = None
+        self.backends: BackendIndexes | None = None
         self.local_index: LocalIndex | None = None
         self.profiles = build_profiles(settings)
         self.variant_metadata = VariantMetadata(
@@ -175,6 +177,16 @@ class ProxyState:
             shared=self.cluster.pages if self.cluster is not None else None,
             offline=self.settings.offline,
         )
+        if self.settings.backends:
+            self.backends = BackendIndexes.configure(
+                self.settings.backends,
+                self.session,
+                self.page_cache,
+                self.upstream_counters,
+                serve_stale=self.settings.serve_stale,
+                index_ttl=self.settings.index_ttl,
+                offline=self.settings.offline,
+            )
         if self.settings.detect_local:
             # py-cpuinfo can take a second: never on the event loop of a serving request.
             await asyncio.to_thread(self.detected_fingerprint)
