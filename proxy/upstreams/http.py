@@ -25,7 +25,7 @@ from proxy.upstreams.source import (
     UpstreamNotFound,
     redact,
 )
-from proxy.upstreams.zip_ranges import parse_content_range
+from proxy.upstreams.zip_records import parse_content_range
 from proxy.urls.origins import RedirectTargets, origin_of, same_origin
 
 MAX_REDIRECTS = 5

@@ -12,15 +12,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from proxy.upstreams.source import RangeAnswer
-from proxy.upstreams.zip_ranges import (
-    DEFAULT_LIMITS,
-    FoundMember,
-    NeedBytes,
-    PartialFile,
-    ZipLimits,
-    ZipRangeError,
-    next_step,
-)
+from proxy.upstreams.zip_ranges import FoundMember, NeedBytes, PartialFile, next_step
+from proxy.upstreams.zip_records import DEFAULT_LIMITS, ZipLimits, ZipRangeError
 
 DEFAULT_TAIL_SIZE = 64 * 1024
 # A well-formed archive needs at most six ranges after the tail; more means the server

@@ -1,11 +1,10 @@
 """Reading one member of a zip archive from byte ranges of it, without I/O.
 
-Owns the zip structures a reader of a remote wheel needs: the end of central directory
-record (EOCD, found by searching backwards past any archive comment), the ZIP64 EOCD
-locator and record, the central directory entries (with their ZIP64 extra fields), the
-local file header of the chosen member, and its decompression (stored or deflate, CRC
-checked). Also parses the HTTP `Content-Range` header an adapter gets back from a range
-request. Everything here is pure: plain functions over frozen dataclasses.
+Owns the stepping reader: what is known of the remote file (`PartialFile`), finding the
+end of central directory record (searching backwards past any archive comment) and the
+ZIP64 records, and reading the chosen member's local header and data. The records' layouts
+and parsers are `proxy.upstreams.zip_records`. Everything here is pure: plain functions
+over frozen dataclasses.
 
 The protocol ("give me bytes, I tell you what I need next or the answer")::
 
@@ -32,66 +31,29 @@ member matching the predicate is an error, since the caller asked for "the" memb
 
 from __future__ import annotations
 
-import re
-import struct
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
 
-_EOCD = struct.Struct("<IHHHHIIH")
-_EOCD_SIGNATURE = 0x06054B50
-_ZIP64_LOCATOR = struct.Struct("<IIQI")
-_ZIP64_LOCATOR_SIGNATURE = 0x07064B50
-_ZIP64_EOCD = struct.Struct("<IQHHIIQQQQ")
-_ZIP64_EOCD_SIGNATURE = 0x06064B50
-_CENTRAL_ENTRY = struct.Struct("<IHHHHHHIIIHHHHHII")
-_CENTRAL_ENTRY_SIGNATURE = 0x02014B50
-_LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
-_LOCAL_HEADER_SIGNATURE = 0x04034B50
-_EXTRA_FIELD_HEADER = struct.Struct("<HH")
-_ZIP64_EXTRA_ID = 0x0001
-
-MAX_COMMENT_LENGTH = 0xFFFF
-# The EOCD starts at most this many bytes before the end of the file.
-EOCD_SEARCH_WINDOW = _EOCD.size + MAX_COMMENT_LENGTH
-
-_FLAG_ENCRYPTED = 0x0001
-_FLAG_UTF8_NAME = 0x0800
-_METHOD_STORED = 0
-_METHOD_DEFLATE = 8
-_METHOD_NAMES = {
-    1: "shrink",
-    6: "implode",
-    9: "deflate64",
-    12: "bzip2",
-    14: "lzma",
-    93: "zstandard",
-    95: "xz",
-}
-# Extra bytes asked for with a member's local header, beyond the central directory's
-# name + extra + data sizes, so that a slightly longer local extra field costs no round trip.
-_LOCAL_HEADER_SLACK = 64
-
-
-class ZipRangeError(ValueError):
-    """The archive (or a range answer) is malformed or unsupported; one line naming the part."""
-
-
-class ContentRangeError(ZipRangeError):
-    """A `Content-Range` header value is not a satisfied `bytes` range."""
-
-
-@dataclass(frozen=True)
-class ZipLimits:
-    """Caps on what a reader will fetch and inflate, so a hostile archive cannot make it
-    download a whole large file or decompress a zip bomb."""
-
-    max_member_size: int = 16 * 1024 * 1024
-    max_central_directory_size: int = 64 * 1024 * 1024
-
-
-DEFAULT_LIMITS = ZipLimits()
+from proxy.upstreams.zip_records import (
+    CENTRAL_ENTRY,
+    DEFAULT_LIMITS,
+    EOCD,
+    EOCD_SEARCH_WINDOW,
+    FLAG_ENCRYPTED,
+    LOCAL_HEADER,
+    LOCAL_HEADER_SIGNATURE,
+    LOCAL_HEADER_SLACK,
+    ZIP64_EOCD,
+    ZIP64_EOCD_SIGNATURE,
+    ZIP64_LOCATOR,
+    ZIP64_LOCATOR_SIGNATURE,
+    CentralDirectoryEntry,
+    ZipLimits,
+    ZipRangeError,
+    decompress_member,
+    find_end_record,
+    parse_central_directory,
+)
 
 
 @dataclass(frozen=True)
@@ -122,20 +84,6 @@ class NoMatchingMember:
 
 
 @dataclass(frozen=True)
-class CentralDirectoryEntry:
-    """One member as the central directory describes it (ZIP64 values already applied)."""
-
-    name: str
-    raw_name: bytes
-    flags: int
-    method: int
-    crc32: int
-    compressed_size: int
-    uncompressed_size: int
-    local_header_offset: int
-
-
-@dataclass(frozen=True)
 class CentralDirectoryLocation:
     """Where the central directory lies, read from the EOCD (or its ZIP64 record)."""
 
@@ -144,14 +92,6 @@ class CentralDirectoryLocation:
     entry_count: int
     # Where the end records start (the ZIP64 record if any, else the EOCD).
     end_records_offset: int
-
-
-class ContentRange(NamedTuple):
-    """A parsed `Content-Range: bytes start-end/total` (end inclusive, total None for '*')."""
-
-    start: int
-    end: int
-    total: int | None
 
 
 @dataclass(frozen=True)
@@ -291,7 +231,7 @@ def next_step(
 
 def _locate_central_directory(file: PartialFile, limits: ZipLimits) -> CentralDirectoryLocation:
     """Find the EOCD (and ZIP64 records) in `file`, raising `_BytesMissing` for bytes not known."""
-    if file.size < _EOCD.size:
+    if file.size < EOCD.size:
         raise ZipRangeError(f"file of {file.size} bytes is too small to be a zip archive")
     search_start = file.size - min(file.size, EOCD_SEARCH_WINDOW)
     tail_start = file.known_tail_start()
@@ -306,23 +246,23 @@ def _locate_central_directory(file: PartialFile, limits: ZipLimits) -> CentralDi
         raise ZipRangeError(
             f"no end of central directory record in the last {file.size - search_start} bytes"
         )
-    (_, disk, directory_disk, _, entry_count, directory_size, directory_offset, _) = _EOCD.unpack(
-        tail[eocd_offset - tail_start : eocd_offset - tail_start + _EOCD.size]
+    (_, disk, directory_disk, _, entry_count, directory_size, directory_offset, _) = EOCD.unpack(
+        tail[eocd_offset - tail_start : eocd_offset - tail_start + EOCD.size]
     )
     end_records_offset = eocd_offset
-    locator_offset = eocd_offset - _ZIP64_LOCATOR.size
+    locator_offset = eocd_offset - ZIP64_LOCATOR.size
     if locator_offset >= 0:
-        locator = _require(file, locator_offset, _ZIP64_LOCATOR.size)
-        signature, _, zip64_offset, disk_count = _ZIP64_LOCATOR.unpack(locator)
-        if signature == _ZIP64_LOCATOR_SIGNATURE:
+        locator = _require(file, locator_offset, ZIP64_LOCATOR.size)
+        signature, _, zip64_offset, disk_count = ZIP64_LOCATOR.unpack(locator)
+        if signature == ZIP64_LOCATOR_SIGNATURE:
             if disk_count > 1:
                 raise ZipRangeError(f"multi-disk archives are not supported ({disk_count} disks)")
-            if zip64_offset + _ZIP64_EOCD.size > locator_offset:
+            if zip64_offset + ZIP64_EOCD.size > locator_offset:
                 raise ZipRangeError(
                     f"zip64 end record offset {zip64_offset} overlaps its locator at "
                     f"{locator_offset}"
                 )
-            record = _require(file, zip64_offset, _ZIP64_EOCD.size)
+            record = _require(file, zip64_offset, ZIP64_EOCD.size)
             (
                 signature,
                 _,
@@ -334,8 +274,8 @@ def _locate_central_directory(file: PartialFile, limits: ZipLimits) -> CentralDi
                 entry_count,
                 directory_size,
                 directory_offset,
-            ) = _ZIP64_EOCD.unpack(record)
-            if signature != _ZIP64_EOCD_SIGNATURE:
+            ) = ZIP64_EOCD.unpack(record)
+            if signature != ZIP64_EOCD_SIGNATURE:
                 raise ZipRangeError(f"no zip64 end record at offset {zip64_offset}")
             end_records_offset = zip64_offset
     if disk != 0 or directory_disk != 0:
@@ -352,7 +292,7 @@ def _locate_central_directory(file: PartialFile, limits: ZipLimits) -> CentralDi
             f"central directory of {directory_size} bytes is over the limit of "
             f"{limits.max_central_directory_size}"
         )
-    if entry_count * _CENTRAL_ENTRY.size > directory_size:
+    if entry_count * CENTRAL_ENTRY.size > directory_size:
         raise ZipRangeError(
             f"end record lists {entry_count} entries, more than a central directory of "
             f"{directory_size} bytes can hold"
@@ -360,123 +300,6 @@ def _locate_central_directory(file: PartialFile, limits: ZipLimits) -> CentralDi
     return CentralDirectoryLocation(
         directory_offset, directory_size, entry_count, end_records_offset
     )
-
-
-def find_end_record(tail: bytes, tail_start: int) -> int | None:
-    """The file offset of the EOCD in `tail` (the file's bytes from `tail_start` to its end),
-    searching backwards for a signature whose comment length reaches exactly the end."""
-    signature = struct.pack("<I", _EOCD_SIGNATURE)
-    position = len(tail) - _EOCD.size
-    while position >= 0:
-        position = tail.rfind(signature, 0, position + len(signature))
-        if position < 0:
-            return None
-        (comment_length,) = struct.unpack_from("<H", tail, position + _EOCD.size - 2)
-        if position + _EOCD.size + comment_length == len(tail):
-            return tail_start + position
-        position -= 1
-    return None
-
-
-def parse_central_directory(data: bytes, entry_count: int) -> tuple[CentralDirectoryEntry, ...]:
-    """All entries of a central directory (`data` is exactly its bytes)."""
-    entries: list[CentralDirectoryEntry] = []
-    position = 0
-    while position < len(data):
-        index = len(entries)
-        if position + _CENTRAL_ENTRY.size > len(data):
-            raise ZipRangeError(f"central directory entry {index} is truncated")
-        (
-            signature,
-            _,
-            _,
-            flags,
-            method,
-            _,
-            _,
-            crc32,
-            compressed_size,
-            uncompressed_size,
-            name_length,
-            extra_length,
-            comment_length,
-            _,
-            _,
-            _,
-            local_header_offset,
-        ) = _CENTRAL_ENTRY.unpack_from(data, position)
-        if signature != _CENTRAL_ENTRY_SIGNATURE:
-            raise ZipRangeError(
-                f"bad signature 0x{signature:08x} for central directory entry {index}"
-            )
-        name_start = position + _CENTRAL_ENTRY.size
-        extra_start = name_start + name_length
-        next_entry = extra_start + extra_length + comment_length
-        if next_entry > len(data):
-            raise ZipRangeError(f"central directory entry {index} is truncated")
-        raw_name = data[name_start:extra_start]
-        name = _decode_name(raw_name, flags, index)
-        extra = data[extra_start : extra_start + extra_length]
-        uncompressed_size, compressed_size, local_header_offset = _apply_zip64_extra(
-            extra, name, uncompressed_size, compressed_size, local_header_offset
-        )
-        entries.append(
-            CentralDirectoryEntry(
-                name=name,
-                raw_name=raw_name,
-                flags=flags,
-                method=method,
-                crc32=crc32,
-                compressed_size=compressed_size,
-                uncompressed_size=uncompressed_size,
-                local_header_offset=local_header_offset,
-            )
-        )
-        position = next_entry
-    if len(entries) != entry_count:
-        raise ZipRangeError(
-            f"central directory holds {len(entries)} entries, the end record says {entry_count}"
-        )
-    return tuple(entries)
-
-
-def _decode_name(raw_name: bytes, flags: int, index: int) -> str:
-    if flags & _FLAG_UTF8_NAME:
-        try:
-            return raw_name.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ZipRangeError(
-                f"name of central directory entry {index} is not valid UTF-8: {raw_name!r}"
-            ) from None
-    return raw_name.decode("cp437")
-
-
-def _apply_zip64_extra(
-    extra: bytes, name: str, uncompressed_size: int, compressed_size: int, offset: int
-) -> tuple[int, int, int]:
-    """Replace the 0xFFFFFFFF fields by their values from the ZIP64 extra field."""
-    saturated = 0xFFFFFFFF
-    if saturated not in (uncompressed_size, compressed_size, offset):
-        return uncompressed_size, compressed_size, offset
-    position = 0
-    while position + _EXTRA_FIELD_HEADER.size <= len(extra):
-        field_id, field_size = _EXTRA_FIELD_HEADER.unpack_from(extra, position)
-        body = extra[position + 4 : position + 4 + field_size]
-        if len(body) != field_size:
-            raise ZipRangeError(f"extra field 0x{field_id:04x} of {name!r} is truncated")
-        if field_id == _ZIP64_EXTRA_ID:
-            values = struct.unpack_from(f"<{len(body) // 8}Q", body)
-            wanted = [uncompressed_size, compressed_size, offset].count(saturated)
-            if wanted > len(values):
-                raise ZipRangeError(f"zip64 extra field of {name!r} is too short")
-            resolved = iter(values)
-            return (
-                next(resolved) if uncompressed_size == saturated else uncompressed_size,
-                next(resolved) if compressed_size == saturated else compressed_size,
-                next(resolved) if offset == saturated else offset,
-            )
-        position += _EXTRA_FIELD_HEADER.size + field_size
-    raise ZipRangeError(f"{name!r} has 0xffffffff sizes or offset but no zip64 extra field")
 
 
 def _read_member(
@@ -494,31 +317,31 @@ def _read_member(
                 f"member {member.name!r} is {size} bytes {what}, over the limit of "
                 f"{limits.max_member_size}"
             )
-    if member.flags & _FLAG_ENCRYPTED:
+    if member.flags & FLAG_ENCRYPTED:
         raise ZipRangeError(f"member {member.name!r} is encrypted")
     header_offset = member.local_header_offset
-    if header_offset + _LOCAL_HEADER.size > location.offset:
+    if header_offset + LOCAL_HEADER.size > location.offset:
         raise ZipRangeError(
             f"local header of {member.name!r} at {header_offset} is not before the central "
             f"directory at {location.offset}"
         )
     likely_length = (
-        _LOCAL_HEADER.size + len(member.raw_name) + _LOCAL_HEADER_SLACK + member.compressed_size
+        LOCAL_HEADER.size + len(member.raw_name) + LOCAL_HEADER_SLACK + member.compressed_size
     )
-    header = _require(file, header_offset, _LOCAL_HEADER.size, likely_length)
-    signature, *_, name_length, extra_length = _LOCAL_HEADER.unpack(header)
-    if signature != _LOCAL_HEADER_SIGNATURE:
+    header = _require(file, header_offset, LOCAL_HEADER.size, likely_length)
+    signature, *_, name_length, extra_length = LOCAL_HEADER.unpack(header)
+    if signature != LOCAL_HEADER_SIGNATURE:
         raise ZipRangeError(
             f"bad local header signature 0x{signature:08x} for {member.name!r} at {header_offset}"
         )
-    data_offset = header_offset + _LOCAL_HEADER.size + name_length + extra_length
+    data_offset = header_offset + LOCAL_HEADER.size + name_length + extra_length
     data_end = data_offset + member.compressed_size
     if data_end > location.offset:
         raise ZipRangeError(
             f"data of {member.name!r} [{data_offset}, {data_end}) runs into the central "
             f"directory at {location.offset}"
         )
-    local_name = _require(file, header_offset + _LOCAL_HEADER.size, name_length)
+    local_name = _require(file, header_offset + LOCAL_HEADER.size, name_length)
     if local_name != member.raw_name:
         raise ZipRangeError(
             f"local header at {header_offset} names {local_name!r}, the central directory "
@@ -526,59 +349,3 @@ def _read_member(
         )
     compressed = _require(file, data_offset, member.compressed_size)
     return decompress_member(member, compressed)
-
-
-def decompress_member(member: CentralDirectoryEntry, compressed: bytes) -> bytes:
-    """Inflate (or copy) a member's data and check its size and CRC-32."""
-    if member.method == _METHOD_STORED:
-        data = compressed
-    elif member.method == _METHOD_DEFLATE:
-        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        try:
-            # One byte past the declared size is enough to tell that it lies.
-            data = inflater.decompress(compressed, member.uncompressed_size + 1)
-        except zlib.error as error:
-            raise ZipRangeError(f"deflate data of {member.name!r} is corrupt: {error}") from None
-        if len(data) <= member.uncompressed_size and not inflater.eof:
-            raise ZipRangeError(f"deflate data of {member.name!r} is truncated")
-    else:
-        method = _METHOD_NAMES.get(member.method, "unknown")
-        raise ZipRangeError(
-            f"unsupported compression method {member.method} ({method}) for {member.name!r}"
-        )
-    if len(data) > member.uncompressed_size:
-        raise ZipRangeError(
-            f"member {member.name!r} holds more than the {member.uncompressed_size} bytes "
-            f"the central directory says"
-        )
-    if len(data) < member.uncompressed_size:
-        raise ZipRangeError(
-            f"member {member.name!r} holds {len(data)} bytes, the central directory says "
-            f"{member.uncompressed_size}"
-        )
-    crc32 = zlib.crc32(data)
-    if crc32 != member.crc32:
-        raise ZipRangeError(
-            f"CRC-32 of {member.name!r} is 0x{crc32:08x}, the central directory says "
-            f"0x{member.crc32:08x}"
-        )
-    return data
-
-
-_CONTENT_RANGE_RE = re.compile(r"\s*bytes\s+([0-9]+)-([0-9]+)/([0-9]+|\*)\s*", re.IGNORECASE)
-
-
-def parse_content_range(value: str) -> ContentRange:
-    """Parse a satisfied `Content-Range` value, e.g. `bytes 0-99/1234` -> (0, 99, 1234)."""
-    match = _CONTENT_RANGE_RE.fullmatch(value)
-    if match is None:
-        raise ContentRangeError(
-            f"invalid Content-Range {value!r}: expected 'bytes START-END/TOTAL'"
-        )
-    start, end = int(match[1]), int(match[2])
-    total = None if match[3] == "*" else int(match[3])
-    if end < start:
-        raise ContentRangeError(f"invalid Content-Range {value!r}: end before start")
-    if total is not None and end >= total:
-        raise ContentRangeError(f"invalid Content-Range {value!r}: end past the total size")
-    return ContentRange(start, end, total)

@@ -17,7 +17,7 @@ from pytest_aiohttp import AiohttpServer
 
 from proxy.upstreams.remote_wheel import is_dist_info_variant_json, read_remote_member
 from proxy.upstreams.source import RangeAnswer
-from proxy.upstreams.zip_ranges import ZipRangeError, parse_content_range
+from proxy.upstreams.zip_records import ZipRangeError, parse_content_range
 
 VARIANT_JSON = b'{"variants": {"x8664v3": {"x86_64": {"level": ["v3"]}}}}\n'
 BIG_MEMBER_SIZE = 20 * 1024 * 1024

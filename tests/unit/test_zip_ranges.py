@@ -15,16 +15,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proxy.upstreams.zip_ranges import (
-    EOCD_SEARCH_WINDOW,
-    ContentRange,
-    ContentRangeError,
     FoundMember,
     NeedBytes,
     NoMatchingMember,
     PartialFile,
+    next_step,
+)
+from proxy.upstreams.zip_records import (
+    EOCD_SEARCH_WINDOW,
+    ContentRange,
+    ContentRangeError,
     ZipLimits,
     ZipRangeError,
-    next_step,
     parse_central_directory,
     parse_content_range,
 )
