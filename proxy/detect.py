@@ -254,31 +254,45 @@ def _detect_nvidia(
         forced_sm = _override(environ, FORCE_SM_ENV, _forced_sm, notes)
     except ValueError:
         return None, None
-    cuda, sm = forced_cuda, forced_sm
-    problem = ""
+    cuda, sm, problem = forced_cuda, forced_sm, ""
     if cuda is None or sm is None:
         reading = _query_nvml(nvml)
         if isinstance(reading, str):
             problem = reading
         else:
-            if sm is None and reading.capabilities:
-                sm = max(reading.capabilities)
-            elif sm is None:
-                problem = f"driver {reading.driver} but no NVIDIA GPU found"
-            if cuda is None:
-                detected_cuda = _detected_cuda(reading)
-                if isinstance(detected_cuda, str):
-                    problem = problem or detected_cuda
-                else:
-                    cuda = detected_cuda
-            if cuda is not None and sm is not None:
-                notes.append(
-                    f"nvidia: driver {reading.driver}, CUDA {cuda[0]}.{cuda[1]}, "
-                    f"{len(reading.capabilities)} GPU(s), compute capability {sm[0]}.{sm[1]}"
-                )
+            cuda, sm, problem = _with_reading(reading, cuda, sm, notes)
+    return _usable_nvidia(cuda, sm, forced_cuda is not None, problem, notes)
+
+
+def _with_reading(
+    reading: _NvmlReading, cuda: Version2 | None, sm: Version2 | None, notes: list[str]
+) -> tuple[Version2 | None, Version2 | None, str]:
+    """Fill what was not forced from NVML's reading: (cuda, sm, the problem, if any)."""
+    problem = ""
+    if sm is None and reading.capabilities:
+        sm = max(reading.capabilities)
+    elif sm is None:
+        problem = f"driver {reading.driver} but no NVIDIA GPU found"
+    if cuda is None:
+        detected_cuda = _detected_cuda(reading)
+        if isinstance(detected_cuda, str):
+            problem = problem or detected_cuda
+        else:
+            cuda = detected_cuda
+    if cuda is not None and sm is not None:
+        notes.append(
+            f"nvidia: driver {reading.driver}, CUDA {cuda[0]}.{cuda[1]}, "
+            f"{len(reading.capabilities)} GPU(s), compute capability {sm[0]}.{sm[1]}"
+        )
+    return cuda, sm, problem
+
+
+def _usable_nvidia(
+    cuda: Version2 | None, sm: Version2 | None, cuda_forced: bool, problem: str, notes: list[str]
+) -> tuple[Version2 | None, Version2 | None]:
     # As in the reference, no CUDA version means no nvidia properties; and without a GPU
     # there are none either, unless the CUDA version was forced.
-    if cuda is None or (sm is None and forced_cuda is None):
+    if cuda is None or (sm is None and not cuda_forced):
         notes.append(f"nvidia: no nvidia properties: {problem or 'no CUDA version known'}")
         return None, None
     if sm is None:

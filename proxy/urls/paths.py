@@ -58,8 +58,7 @@ def parse_page_path(raw_path: str) -> PagePath | None:
     """Parse a request path; None when it is not a page path at all."""
     if not raw_path.startswith("/"):
         return None
-    segments = raw_path.split("/")
-    segments = segments[1:]
+    segments = raw_path.split("/")[1:]
     trailing = segments[-1] == ""
     if trailing:
         segments = segments[:-1]
@@ -73,32 +72,39 @@ def parse_page_path(raw_path: str) -> PagePath | None:
             native = True
             position += 1
         elif head in ("p", "hw") and profile is None and spec is None:
-            if position + 1 >= len(segments):
-                raise BadPath(
-                    f"missing {'profile name' if head == 'p' else 'hardware spec'} after /{head}/"
-                )
-            value = unquote(segments[position + 1])
-            if len(value) > (MAX_SEGMENT if head == "p" else MAX_SPEC):
-                raise BadPath(f"/{head}/ segment too long ({len(value)} characters)")
-            if not value or value in (".", ".."):
-                raise BadPath(f"bad /{head}/ segment {value[:80]!r}")
-            if head == "p":
-                if not PROFILE_RE.fullmatch(value):
-                    raise BadPath(f"bad profile name {value[:80]!r}")
-                profile = value
-            else:
-                spec = value
+            value = _selector_value(head, segments[position + 1 : position + 2])
+            profile, spec = (value, None) if head == "p" else (None, value)
             position += 2
         else:
             return None
     if position >= len(segments):
         return None
-    rest = segments[position + 1 :]
+    return PagePath(native, profile, spec, _project_of(segments[position + 1 :]), trailing)
+
+
+def _selector_value(head: str, following: list[str]) -> str:
+    """The checked profile name (`head` "p") or hardware spec ("hw") after `/{head}/`."""
+    if not following:
+        raise BadPath(
+            f"missing {'profile name' if head == 'p' else 'hardware spec'} after /{head}/"
+        )
+    value = unquote(following[0])
+    if len(value) > (MAX_SEGMENT if head == "p" else MAX_SPEC):
+        raise BadPath(f"/{head}/ segment too long ({len(value)} characters)")
+    if not value or value in (".", ".."):
+        raise BadPath(f"bad /{head}/ segment {value[:80]!r}")
+    if head == "p" and not PROFILE_RE.fullmatch(value):
+        raise BadPath(f"bad profile name {value[:80]!r}")
+    return value
+
+
+def _project_of(rest: list[str]) -> str | None:
+    """The project name after `simple/` (None for the root list), checked."""
     if len(rest) > 1:
         raise BadPath(f"unexpected path after the project: {'/'.join(rest[1:])[:80]!r}")
-    project = None
-    if rest:
-        project = unquote(rest[0])
-        if len(project) > MAX_SEGMENT or not PROJECT_RE.fullmatch(project):
-            raise BadPath(f"bad project name {project[:80]!r}")
-    return PagePath(native, profile, spec, project, trailing)
+    if not rest:
+        return None
+    project = unquote(rest[0])
+    if len(project) > MAX_SEGMENT or not PROJECT_RE.fullmatch(project):
+        raise BadPath(f"bad project name {project[:80]!r}")
+    return project
