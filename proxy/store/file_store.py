@@ -1,17 +1,9 @@
 """The file store's policy: complete, hash-checked files, downloaded once, bounded by LRU.
 
-The bytes live in a blob backend (`proxy.store.backend`; local disk by default, under
-`<root>/files/v1/`). The store owns, in its cache root (format version 1; see
-`proxy.store.layout` and `proxy.store.index`):
-
-    <root>/lock                          flock-ed by the one process using the store
-    <root>/index.sqlite3                 SQLite (WAL), table files(key, size, sha256,
-                                         last_access); format in PRAGMA user_version
-    <root>/tmp/<key>.<random>.part       downloads in progress; emptied at every open
-
-Keys match `[a-z0-9][a-z0-9-]{7,200}` (callers use e.g. `sha256-<hex>`, `url-<hex>`);
-anything else raises `InvalidKeyError`; the backend refuses keys it cannot hold safely
-(`PathEscapeError`).
+The bytes live in a blob backend (`proxy.store.backend`; local disk by default). The store
+owns its cache root's lock, index and `tmp/` (`proxy.store.layout`, `proxy.store.index`).
+Keys match `[a-z0-9][a-z0-9-]{7,200}` (`InvalidKeyError` otherwise); the backend refuses
+keys it cannot hold safely (`PathEscapeError`).
 
 What a crash can leave, and why it is harmless:
 - a partial download only ever lives in `tmp/`, which `open()` empties;
@@ -44,11 +36,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import fcntl
 import functools
 import logging
 import os
-import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -79,8 +69,9 @@ from proxy.store.errors import (
     UpstreamFailed,
 )
 from proxy.store.index import AccessClock, StoreIndex
-from proxy.store.layout import StoreLayout, check_key
+from proxy.store.layout import StoreLayout, check_key, take_root
 from proxy.store.local_disk import LocalDiskBackend
+from proxy.store.stats import StoreStats
 from proxy.store.verify import ExpectedFile
 
 __all__ = [
@@ -111,24 +102,6 @@ log = logging.getLogger(__name__)
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
-
-# How many least recently used records one eviction round considers at a time.
-_EVICTION_BATCH = 64
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class StoreStats:
-    """A snapshot of the store's figures for metrics."""
-
-    total_bytes: int
-    file_count: int
-    downloads_in_flight: int
-    bytes_from_upstream: int
-    evictions: int
-    hash_mismatches: int
-    size_mismatches: int
-    upstream_failures: int
-    storage_failures: int
 
 
 class FileStore:
@@ -420,7 +393,7 @@ class FileStore:
         async with self._evicting:
             while index.total_bytes > max_bytes and not (keep is None and self._closing):
                 victims = await self._in_index_thread(
-                    _eviction_victims, index, index.total_bytes - max_bytes, keep
+                    index.eviction_victims, index.total_bytes - max_bytes, keep
                 )
                 if not victims:
                     return
@@ -431,22 +404,7 @@ class FileStore:
     # -- internals (index thread) --------------------------------------------------
 
     def _open_sync(self) -> StoreIndex:
-        layout = self._layout
-        layout.root.mkdir(parents=True, exist_ok=True)
-        lock_fd = os.open(layout.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(lock_fd)
-            raise StoreLockedError(f"cache directory {layout.root} is in use") from None
-        try:
-            layout.tmp_dir.mkdir(exist_ok=True)
-            _empty_directory(layout.tmp_dir)
-            index = StoreIndex(layout.index_path)
-        except BaseException:
-            os.close(lock_fd)
-            raise
-        self._lock_fd = lock_fd
+        self._lock_fd, index = take_root(self._layout)
         return index
 
     def _close_sync(self, index: StoreIndex) -> None:
@@ -466,23 +424,3 @@ class FileStore:
     ) -> None:
         index.record_accesses(accesses)
         index.add(key, size, sha256, stamp)
-
-
-def _eviction_victims(index: StoreIndex, excess: int, keep: str | None) -> list[str]:
-    """The least recently used keys (never `keep`) whose sizes cover `excess` bytes."""
-    victims: list[str] = []
-    for entry in index.least_recently_used(_EVICTION_BATCH, keep):
-        victims.append(entry.key)
-        excess -= entry.size
-        if excess <= 0:
-            break
-    return victims
-
-
-def _empty_directory(directory: Path) -> None:
-    with os.scandir(directory) as entries:
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path)
-            else:
-                os.unlink(entry.path)

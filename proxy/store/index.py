@@ -25,6 +25,8 @@ from pathlib import Path
 from proxy.store.errors import StoreFormatError
 
 INDEX_FORMAT_VERSION = 1
+# How many least recently used records one eviction round considers at a time.
+EVICTION_BATCH = 64
 
 _SCHEMA = """
 CREATE TABLE files (
@@ -178,6 +180,16 @@ class StoreIndex:
             (keep, limit),
         ).fetchall()
         return [IndexEntry(*row) for row in rows]
+
+    def eviction_victims(self, excess: int, keep: str | None) -> list[str]:
+        """The least recently used keys (never `keep`) whose sizes cover `excess` bytes."""
+        victims: list[str] = []
+        for entry in self.least_recently_used(EVICTION_BATCH, keep):
+            victims.append(entry.key)
+            excess -= entry.size
+            if excess <= 0:
+                break
+        return victims
 
     def close(self) -> None:
         self._reader.close()

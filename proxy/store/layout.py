@@ -13,11 +13,15 @@ Keys are checked against `KEY_PATTERN` (no '/', no '.') before they reach any pa
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
 import secrets
+import shutil
 from pathlib import Path
 
-from proxy.store.errors import InvalidKeyError
+from proxy.store.errors import InvalidKeyError, StoreLockedError
+from proxy.store.index import StoreIndex
 
 # Lowercase letters, digits and '-': no '/', '.', or anything a file system treats specially.
 KEY_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{7,200}")
@@ -44,3 +48,33 @@ class StoreLayout:
     def new_tmp_path(self, key: str) -> Path:
         """A fresh, unused name for a partial download of `key`."""
         return self.tmp_dir / f"{check_key(key)}.{secrets.token_hex(8)}.part"
+
+
+def take_root(layout: StoreLayout) -> tuple[int, StoreIndex]:
+    """Lock the cache root (creating it), empty `tmp/`, open the index (blocking).
+
+    Returns the lock's file descriptor (held until closed) and the index.
+    """
+    layout.root.mkdir(parents=True, exist_ok=True)
+    lock_fd = os.open(layout.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(lock_fd)
+        raise StoreLockedError(f"cache directory {layout.root} is in use") from None
+    try:
+        layout.tmp_dir.mkdir(exist_ok=True)
+        _empty_directory(layout.tmp_dir)
+        return lock_fd, StoreIndex(layout.index_path)
+    except BaseException:
+        os.close(lock_fd)
+        raise
+
+
+def _empty_directory(directory: Path) -> None:
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
