@@ -21,7 +21,7 @@ from pathlib import Path
 from proxy import __version__
 from proxy.mirror.bundle import MANIFEST, FileEntry, Manifest, PageEntry, manifest_document
 from proxy.mirror.record import now_text, read_record
-from proxy.pages.cache import CachedPage, PageCache, split_cache_key
+from proxy.pages.cache import PAGE_CACHE_DIR, CachedPage, PageCache, split_cache_key
 from proxy.simple.api import PageFormatError, parse_project_page
 from proxy.store.readonly import ReadOnlyStore
 from proxy.upstreams.variant_metadata import variant_member_cache_key, variants_cache_key
@@ -165,7 +165,7 @@ def export_bundle(cache_dir: Path, request: ExportRequest) -> Manifest:
     """Write the bundle; returns what it holds."""
     if request.bundle.exists():
         raise FileExistsError(f"{request.bundle} exists; export writes a new bundle")
-    pages = PageCache(cache_dir / "pages-v1")
+    pages = PageCache(cache_dir / PAGE_CACHE_DIR)
     store = ReadOnlyStore(cache_dir / "store")
     try:
         selected = select(pages, store, request, read_record(cache_dir))

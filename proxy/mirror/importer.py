@@ -30,7 +30,7 @@ from typing import IO
 
 from proxy.mirror.bundle import MANIFEST, BundleError, Manifest, parse_manifest
 from proxy.mirror.record import merge_record
-from proxy.pages.cache import CachedPage, PageCache, cache_key
+from proxy.pages.cache import PAGE_CACHE_DIR, CachedPage, PageCache, cache_key
 from proxy.store.download import SourceResponse
 from proxy.store.file_store import DownloadFailed, ExpectedFile, FileStore
 
@@ -191,7 +191,7 @@ async def import_bundle(bundle: Path, cache_dir: Path, max_bytes: int | None) ->
         staging.mkdir(parents=True)
         manifest = await asyncio.to_thread(stage_bundle, bundle, staging)
         files_added, files_present = await _commit_files(store, manifest, staging)
-        pages = PageCache(cache_dir / "pages-v1")
+        pages = PageCache(cache_dir / PAGE_CACHE_DIR)
         try:
             pages_added, pages_kept = await asyncio.to_thread(
                 _commit_pages, pages, manifest, staging

@@ -1,58 +1,33 @@
 """Persistent cache of raw upstream pages (project pages, root lists, variants.json files).
 
 Entries keep the upstream's bytes and validators so a restart can revalidate instead of
-refetching; freshness is decided by the pure `is_fresh`. Backed by diskcache (SQLite + files).
+refetching; freshness is decided by the pure `is_fresh`. Backed by diskcache (SQLite + files)
+in `<cache dir>/pages-v2/`: string keys (`cache_key`), values the bytes of
+`proxy.pages.format` (a JSON header line, then the body), never pickles. Anything else
+found under a key is a miss.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import diskcache
 
-PAGE_CACHE_VERSION = "v1"
+from proxy.pages.format import PAGE_FORMAT, decode_page, encode_page
+from proxy.pages.model import CachedPage, cache_key, is_fresh
 
+__all__ = [
+    "PAGE_CACHE_DIR",
+    "CachedPage",
+    "PageCache",
+    "cache_key",
+    "is_fresh",
+    "split_cache_key",
+]
 
-@dataclass(frozen=True)
-class CachedPage:
-    """An upstream answer as stored: a body, or `missing` for a remembered 404.
-
-    `digest` (of the body) names the page's version; it is computed once, when the page is
-    made (`CachedPage.of`), since hashing a 40 MB project list is not free.
-    """
-
-    body: bytes
-    content_type: str
-    url: str
-    etag: str | None
-    last_modified: str | None
-    fetched_at: float
-    missing: bool = False
-    digest: str = "missing"
-
-    @classmethod
-    def of(
-        cls,
-        body: bytes,
-        content_type: str,
-        url: str,
-        fetched_at: float,
-        etag: str | None = None,
-        last_modified: str | None = None,
-    ) -> CachedPage:
-        digest = hashlib.sha256(body).hexdigest()[:16]
-        return cls(body, content_type, url, etag, last_modified, fetched_at, False, digest)
-
-
-def is_fresh(page: CachedPage, ttl: float, now: float) -> bool:
-    return now - page.fetched_at < ttl
-
-
-def cache_key(kind: str, upstream: str, name: str) -> str:
-    return f"{kind}\x00{upstream}\x00{name}"
+# The folder under the cache directory, named by the format: a new format starts empty.
+PAGE_CACHE_DIR = f"pages-v{PAGE_FORMAT}"
 
 
 def split_cache_key(key: str) -> tuple[str, str, str] | None:
@@ -69,11 +44,10 @@ class PageCache:
         )
 
     def get(self, key: str) -> CachedPage | None:
-        value = self._disk.get(key)
-        return value if isinstance(value, CachedPage) else None
+        return decode_page(self._disk.get(key))
 
     def put(self, key: str, page: CachedPage) -> None:
-        self._disk.set(key, page)
+        self._disk.set(key, encode_page(page))
 
     def all_keys(self) -> list[str]:
         """Every key held (for export)."""
@@ -84,7 +58,7 @@ class PageCache:
         leaves no page of its own behind)."""
         with self._disk.transact():
             for key, page in entries:
-                self._disk.set(key, page)
+                self._disk.set(key, encode_page(page))
 
     def delete(self, key: str) -> bool:
         return bool(self._disk.delete(key))

@@ -24,7 +24,7 @@ from proxy.cluster.metrics import ClusterCollector
 from proxy.cluster.replica import Replica
 from proxy.config import ConfigError, Settings
 from proxy.local.publish import LocalIndex
-from proxy.pages.cache import PageCache
+from proxy.pages.cache import PAGE_CACHE_DIR, PageCache
 from proxy.server.activity import DownloadWatch, RecentErrors
 from proxy.server.http_cache import PageBody
 from proxy.server.logs import LOGGER_NAME
@@ -90,7 +90,7 @@ class ProxyState:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.session: aiohttp.ClientSession | None = None
-        self.page_cache = PageCache(settings.cache_dir / "pages-v1")
+        self.page_cache = PageCache(settings.cache_dir / PAGE_CACHE_DIR)
         self.store = FileStore(
             settings.cache_dir / "store", settings.max_size if settings.max_size > 0 else None
         )

@@ -242,14 +242,14 @@ def test_offline_pages_list_only_held_files_with_their_metadata(
 
 def _snapshot(cache_dir: Path) -> dict[str, Any]:
     """What the cache holds: store index rows, stored files, page-cache entries."""
-    from proxy.pages.cache import PageCache
+    from proxy.pages.cache import PAGE_CACHE_DIR, PageCache
 
     with sqlite3.connect(cache_dir / "store" / "index.sqlite3") as db:
         rows = sorted(db.execute("SELECT key, size, sha256 FROM files").fetchall())
     files = sorted(
         str(p.relative_to(cache_dir)) for p in (cache_dir / "store" / "files").rglob("*")
     )
-    pages = PageCache(cache_dir / "pages-v1")
+    pages = PageCache(cache_dir / PAGE_CACHE_DIR)
     try:
         entries = {}
         for key in pages.all_keys():

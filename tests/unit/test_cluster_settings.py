@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.cluster.pages import decode_page, encode_page
 from proxy.cluster.settings import ClusterSettings, S3Settings
 from proxy.config import ConfigError, settings_from_mapping
 from proxy.pages.cache import CachedPage
+from proxy.pages.format import decode_page, encode_page
 
 UPSTREAM = {"upstreams": [{"name": "up", "url": "http://127.0.0.1:9/simple/"}]}
 S3 = {
