@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from proxy.pages.cache import PAGE_CACHE_DIR
+
 from .catalogue import Wheelhouse
 from .clients import http_get, installed_versions, pip_install
 from .upstream_server import UpstreamFactory
@@ -100,7 +102,7 @@ def test_config_example_serves_as_shipped(
         process.terminate()
         process.wait(timeout=30)
     # The layout the README describes.
-    assert (cache / "pages-v1").is_dir()
+    assert (cache / PAGE_CACHE_DIR).is_dir()
     store = cache / "store"
     for name in ("lock", "index.sqlite3", "tmp"):
         assert (store / name).exists(), name
