@@ -39,7 +39,8 @@ from proxy.upstreams.directory import open_local_index
 from proxy.upstreams.factory import make_upstream
 from proxy.upstreams.memo import weighted_lru
 from proxy.upstreams.offline import OfflineSource
-from proxy.upstreams.projects import MergedProject, ProjectPages, UpstreamCounters
+from proxy.upstreams.page_loader import UpstreamCounters
+from proxy.upstreams.projects import MergedProject, ProjectPages
 from proxy.upstreams.remote_wheel_reader import read_variant_member
 from proxy.upstreams.source import UpstreamSource
 from proxy.upstreams.variant_metadata import VariantMetadata

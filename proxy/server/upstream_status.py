@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from proxy.upstreams.failures import describe, host_of
-from proxy.upstreams.projects import UpstreamCounters
+from proxy.upstreams.page_loader import UpstreamCounters
 from proxy.upstreams.source import redact
 
 # A real request newer than this is trusted; older, the upstream is probed.

@@ -30,14 +30,8 @@ from proxy.store.errors import DownloadFailed
 from proxy.store.verify import ContentCheck, ExpectedFile
 from proxy.upstreams.factory import make_upstream
 from proxy.upstreams.offline import OfflineSource
-from proxy.upstreams.projects import (
-    NOT_FOUND_TTL,
-    Located,
-    MergedProject,
-    ProjectNotFound,
-    ProjectPages,
-    UpstreamCounters,
-)
+from proxy.upstreams.page_loader import NOT_FOUND_TTL, UpstreamCounters
+from proxy.upstreams.projects import Located, MergedProject, ProjectNotFound, ProjectPages
 from proxy.upstreams.source import UpstreamError, UpstreamNotFound, UpstreamSource
 from proxy.urls.links import file_id, metadata_url
 from proxy.variants.backend_variants import (

@@ -1,5 +1,6 @@
-"""Project pages as the proxy knows them: fetched through the page cache from every upstream
-that may serve the project, revalidated when stale, merged in priority order.
+"""Project pages as the proxy knows them: loaded from every upstream that may serve the
+project (through the page cache, `proxy.upstreams.page_loader`), merged in priority order;
+and the root project list, built from every upstream's list.
 
 Holds the in-memory memo that makes a warm request cost a dict lookup, and single-flights
 concurrent fetches of one page. Parsing of large bodies runs in a worker thread.
@@ -8,16 +9,13 @@ concurrent fetches of one page. Parsing of large bodies runs in a worker thread.
 from __future__ import annotations
 
 import asyncio
-import logging
-import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TypeVar
 
 import cachetools
 
-from proxy.pages.cache import CachedPage, PageCache, cache_key, is_fresh
+from proxy.pages.cache import CachedPage, PageCache, cache_key
 from proxy.pages.shared import SharedPages
 from proxy.simple.api import (
     PageFormatError,
@@ -29,22 +27,21 @@ from proxy.simple.names import NormalizedName
 from proxy.simple.root_index import BuiltIndex, build_index
 from proxy.upstreams.memo import remember, weighted_lru
 from proxy.upstreams.offline import NotInMirror
+from proxy.upstreams.page_loader import (
+    LoadedPage,
+    PageLoader,
+    UpstreamCounters,
+    maybe_in_thread,
+)
 from proxy.upstreams.single_flight import SingleFlight
-from proxy.upstreams.source import UpstreamError, UpstreamNotFound, UpstreamSource, redact
+from proxy.upstreams.source import UpstreamError, UpstreamSource
 from proxy.urls.links import file_id
 
-# Upstream 404s are remembered for at most this long, so a newly published project shows up.
-NOT_FOUND_TTL = 60.0
-# Bodies above this size are parsed in a worker thread so the event loop keeps serving.
-THREAD_PARSE_BYTES = 256 * 1024
 # Memory bounds of the in-memory memos, in "weight" (about the bytes the parsed objects take:
 # a parsed page takes some 4 times its body). Evicted entries are rebuilt from the page cache.
 MEMO_WEIGHT = 64 * 1024 * 1024
 PARSED_WEIGHT = 24 * 1024 * 1024
 PARSED_WEIGHT_PER_BYTE = 4
-
-T = TypeVar("T")
-log = logging.getLogger("variant_proxy.upstreams")
 
 
 class ProjectNotFound(Exception):
@@ -84,43 +81,6 @@ class MergedIndex:
     warnings: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class _Loaded:
-    upstream: UpstreamSource
-    cached: CachedPage
-    stale: bool
-    fresh_until: float
-    failure: str | None = None  # why a stale page is served
-
-
-def _log_failure(upstream: str, reason: str) -> None:
-    log.warning("upstream failure: %s", reason, extra={"fields": {"upstream": upstream}})
-
-
-class UpstreamCounters:
-    """What /metrics reports about upstream traffic; plain integers owned by this service."""
-
-    def __init__(self) -> None:
-        self.requests: dict[tuple[str, str], int] = {}
-        self.errors: dict[str, int] = {}
-        self.page_hits = 0
-        self.page_misses = 0
-        # upstream -> (time, reason) of its last failure / time of its last answer
-        self.last_failure: dict[str, tuple[float, str]] = {}
-        self.last_answer: dict[str, float] = {}
-
-    def request(self, upstream: str, kind: str) -> None:
-        key = (upstream, kind)
-        self.requests[key] = self.requests.get(key, 0) + 1
-
-    def error(self, upstream: str, reason: str = "") -> None:
-        self.errors[upstream] = self.errors.get(upstream, 0) + 1
-        self.last_failure[upstream] = (time.time(), reason)
-
-    def answered(self, upstream: str) -> None:
-        self.last_answer[upstream] = time.time()
-
-
 class ProjectPages:
     def __init__(
         self,
@@ -140,6 +100,15 @@ class ProjectPages:
         self._upstreams = tuple(upstreams)
         self._by_name = {u.name: u for u in upstreams}
         self._cache = page_cache
+        self.counters = counters if counters is not None else UpstreamCounters()
+        self._loader = PageLoader(
+            page_cache,
+            self.counters,
+            serve_stale=serve_stale,
+            clock=clock,
+            shared=shared,
+            offline=offline,
+        )
         self._pins = dict(pins)
         self._serve_stale = serve_stale
         self._index_ttl = index_ttl
@@ -149,9 +118,7 @@ class ProjectPages:
         self._parsed: cachetools.LRUCache[tuple[str, str], _Parsed] = weighted_lru(PARSED_WEIGHT)
         self._flight: SingleFlight[MergedProject] = SingleFlight()
         self._index_flight: SingleFlight[MergedIndex] = SingleFlight()
-        self.counters = counters if counters is not None else UpstreamCounters()
         self._index_builder = index_builder or _build_index_in_thread
-        self._shared = shared
 
     def upstreams_for(self, project: NormalizedName) -> tuple[UpstreamSource, ...]:
         pinned = self._pins.get(project)
@@ -179,7 +146,7 @@ class ProjectPages:
         upstreams = self.upstreams_for(project)
         results = await asyncio.gather(
             *(
-                self._load(
+                self._loader.load(
                     u,
                     "project",
                     project,
@@ -191,15 +158,7 @@ class ProjectPages:
             ),
             return_exceptions=True,
         )
-        loaded: list[_Loaded] = []
-        errors: list[UpstreamError] = []
-        for result in results:
-            if isinstance(result, UpstreamError):
-                errors.append(result)
-            elif isinstance(result, BaseException):
-                raise result
-            elif result is not None:
-                loaded.append(result)
+        loaded, errors = _split_results(results)
         if not loaded:
             if errors:
                 raise errors[0]
@@ -207,8 +166,7 @@ class ProjectPages:
             if self._offline:
                 raise NotInMirror(f"project {project}")
             raise ProjectNotFound(project)
-        failures = [str(e) for e in errors] + [i.failure for i in loaded if i.failure]
-        warnings = tuple(failures)
+        warnings = _warnings(loaded, errors)
         previous = self._memo.get(project)
         if previous is not None and previous.version == _version_of(loaded):
             # Revalidated (304) or unchanged: the merged page is still right, only its times
@@ -224,115 +182,15 @@ class ProjectPages:
                 (item, await self._parse_cached(item.upstream, item.cached)) for item in loaded
             ]
             size = sum(len(item.cached.body) for item, _ in pages)
-            merged = await _maybe_in_thread(size, self._merge, project, pages, warnings)
+            merged = await maybe_in_thread(size, self._merge, project, pages, warnings)
         remember(self._memo, project, merged)
         return merged
-
-    async def _load(
-        self,
-        upstream: UpstreamSource,
-        kind: str,
-        name: str,
-        url: str,
-        ttl: float,
-        validate: Callable[[UpstreamSource, CachedPage], Awaitable[object]],
-    ) -> _Loaded | None:
-        """This upstream's page: cached if fresh, else revalidated; None when it has none."""
-        key = cache_key(kind, upstream.name, name)
-        cached = self._cache.get(key)
-        now = self._clock()
-        if self._offline:  # what the mirror holds, as it is: never stale, never refreshed
-            self.counters.page_hits += cached is not None
-            if cached is None or cached.missing:
-                return None
-            return _Loaded(upstream, cached, False, math.inf)
-        if not _fresh(cached, ttl, now) and kind == "project":
-            cached = await self._from_other_replicas(key, cached)
-        if cached is not None and _fresh(cached, ttl, now):
-            self.counters.page_hits += 1
-            return (
-                None
-                if cached.missing
-                else _Loaded(upstream, cached, False, cached.fetched_at + ttl)
-            )
-        self.counters.page_misses += 1
-        self.counters.request(upstream.name, kind)
-        try:
-            fetched = await upstream.fetch_page(
-                url,
-                *(() if cached is None or cached.missing else (cached.etag, cached.last_modified)),
-            )
-        except UpstreamNotFound:
-            await self._keep(key, kind, CachedPage(b"", "", url, None, None, now, missing=True))
-            return None
-        except UpstreamError as exc:
-            self.counters.error(upstream.name, str(exc))
-            if cached is not None and not cached.missing and self._serve_stale:
-                return self._stale(upstream, cached, str(exc), now + min(ttl, NOT_FOUND_TTL))
-            _log_failure(upstream.name, str(exc))
-            raise
-        self.counters.answered(upstream.name)
-        if fetched.status == 304 and cached is not None:
-            fresh = replace(cached, fetched_at=now)
-        else:
-            fresh = await _maybe_in_thread(
-                len(fetched.body),
-                CachedPage.of,
-                fetched.body,
-                fetched.content_type,
-                fetched.url,
-                now,
-                fetched.etag,
-                fetched.last_modified,
-            )
-            try:
-                await validate(upstream, fresh)
-            except PageFormatError as exc:
-                # A malformed page is an upstream failure: keep (and serve) the last good one.
-                reason = f"upstream {upstream.name} sent a malformed page for {redact(url)}: {exc}"
-                self.counters.error(upstream.name, reason)
-                if cached is not None and not cached.missing and self._serve_stale:
-                    return self._stale(upstream, cached, reason, now + min(ttl, NOT_FOUND_TTL))
-                log.warning(
-                    "upstream failure: %s", reason, extra={"fields": {"upstream": upstream.name}}
-                )
-                raise UpstreamError(reason) from None
-        await self._keep(key, kind, fresh)
-        return _Loaded(upstream, fresh, False, now + ttl)
-
-    async def _from_other_replicas(self, key: str, cached: CachedPage | None) -> CachedPage | None:
-        """The shared copy of a page when it is newer than ours (kept locally too)."""
-        if self._shared is None:
-            return cached
-        shared = await self._shared.get(key)
-        if shared is None or (cached is not None and shared.fetched_at <= cached.fetched_at):
-            return cached
-        await _maybe_in_thread(len(shared.body), self._cache.put, key, shared)
-        return shared
-
-    async def _keep(self, key: str, kind: str, page: CachedPage) -> None:
-        """Store a fetched page locally, and for the other replicas (project pages)."""
-        await _maybe_in_thread(len(page.body), self._cache.put, key, page)
-        if self._shared is not None and kind == "project":
-            await self._shared.put(key, page)
-
-    def _stale(
-        self, upstream: UpstreamSource, cached: CachedPage, reason: str, fresh_until: float
-    ) -> _Loaded:
-        age = self._clock() - cached.fetched_at
-        log.warning(
-            "upstream failure: %s; serving the cached page from %.0f s ago (stale)",
-            reason,
-            age,
-            extra={"fields": {"upstream": upstream.name, "stale": True}},
-        )
-        return _Loaded(upstream, cached, True, fresh_until, failure=reason)
 
     async def _parse_cached(self, upstream: UpstreamSource, cached: CachedPage) -> ProjectPage:
         memo_key = (upstream.name, cached.digest)
         parsed = self._parsed.get(memo_key)
         if parsed is None:
-            page = await _maybe_in_thread(
+            page = await maybe_in_thread(
                 len(cached.body), parse_project_page, cached.body, cached.content_type, cached.url
             )
             parsed = _Parsed(page, len(cached.body) * PARSED_WEIGHT_PER_BYTE)
@@ -342,7 +200,7 @@ class ProjectPages:
     def _merge(
         self,
         project: NormalizedName,
-        pages: Sequence[tuple[_Loaded, ProjectPage]],
+        pages: Sequence[tuple[LoadedPage, ProjectPage]],
         warnings: tuple[str, ...],
     ) -> MergedProject:
         files: dict[str, Located] = {}
@@ -404,51 +262,53 @@ class ProjectPages:
     async def _refresh_index(self) -> MergedIndex:
         results = await asyncio.gather(
             *(
-                self._load(u, "index", "", u.index_url, self._index_ttl, _accept_as_is)
+                self._loader.load(u, "index", "", u.index_url, self._index_ttl, _accept_as_is)
                 for u in self._upstreams
             ),
             return_exceptions=True,
         )
-        loaded = [r for r in results if isinstance(r, _Loaded)]
-        errors = [r for r in results if isinstance(r, BaseException)]
-        for error in errors:
-            if not isinstance(error, UpstreamError):
-                raise error
+        loaded, errors = _split_results(results)
         if not loaded:
             if errors:
                 raise errors[0]
             if self._offline:
                 raise NotInMirror("the project list")
             raise ProjectNotFound("/")
-        version = "+".join(f"{item.upstream.name}:{item.cached.digest}" for item in loaded)
+        version = _version_of(loaded)
         previous = self._index_memo
         fresh_until = min(item.fresh_until for item in loaded)
-        if previous is not None and previous.version == version:
-            built = BuiltIndex(previous.project_count, previous.html, previous.json)
+        built = await self._built_index(loaded, version, previous)
+        if built is None:  # a malformed list: the previous one is served, stale
+            assert previous is not None
+            merged = replace(previous, stale=True, fresh_until=fresh_until)
         else:
-            try:
-                built = await self._index_builder(
-                    [(item.cached.body, item.cached.content_type) for item in loaded]
-                )
-            except PageFormatError as exc:
-                if previous is None or not self._serve_stale:
-                    raise UpstreamError(
-                        f"an upstream sent a malformed project list: {exc}"
-                    ) from None
-                merged = replace(previous, stale=True, fresh_until=fresh_until)
-                self._index_memo = merged
-                return merged
-        merged = MergedIndex(
-            html=built.html,
-            json=built.json,
-            project_count=built.project_count,
-            version=version,
-            stale=any(item.stale for item in loaded),
-            fresh_until=fresh_until,
-            warnings=tuple(str(e) for e in errors) + tuple(i.failure for i in loaded if i.failure),
-        )
+            merged = MergedIndex(
+                html=built.html,
+                json=built.json,
+                project_count=built.project_count,
+                version=version,
+                stale=any(item.stale for item in loaded),
+                fresh_until=fresh_until,
+                warnings=_warnings(loaded, errors),
+            )
         self._index_memo = merged
         return merged
+
+    async def _built_index(
+        self, loaded: Sequence[LoadedPage], version: str, previous: MergedIndex | None
+    ) -> BuiltIndex | None:
+        """The root list of these pages (reused when unchanged); None when one is malformed
+        and the previous list may be served instead (else UpstreamError)."""
+        if previous is not None and previous.version == version:
+            return BuiltIndex(previous.project_count, previous.html, previous.json)
+        try:
+            return await self._index_builder(
+                [(item.cached.body, item.cached.content_type) for item in loaded]
+            )
+        except PageFormatError as exc:
+            if previous is None or not self._serve_stale:
+                raise UpstreamError(f"an upstream sent a malformed project list: {exc}") from None
+            return None
 
 
 @dataclass(frozen=True)
@@ -457,7 +317,28 @@ class _Parsed:
     weight: int
 
 
-def _version_of(loaded: Sequence[_Loaded]) -> str:
+def _split_results(
+    results: Sequence[LoadedPage | BaseException | None],
+) -> tuple[list[LoadedPage], list[UpstreamError]]:
+    """The pages that loaded and the upstreams that failed; anything else is raised."""
+    loaded: list[LoadedPage] = []
+    errors: list[UpstreamError] = []
+    for result in results:
+        if isinstance(result, UpstreamError):
+            errors.append(result)
+        elif isinstance(result, BaseException):
+            raise result
+        elif result is not None:
+            loaded.append(result)
+    return loaded, errors
+
+
+def _warnings(loaded: Sequence[LoadedPage], errors: Sequence[UpstreamError]) -> tuple[str, ...]:
+    """Why the answer may be incomplete or stale: failed upstreams, then stale copies."""
+    return tuple(str(e) for e in errors) + tuple(i.failure for i in loaded if i.failure)
+
+
+def _version_of(loaded: Sequence[LoadedPage]) -> str:
     """Changes whenever any upstream's page bytes change."""
     return "+".join(f"{item.upstream.name}:{item.cached.digest}" for item in loaded)
 
@@ -483,15 +364,5 @@ async def _build_index_in_thread(sources: list[tuple[bytes, str]]) -> BuiltIndex
     return await asyncio.to_thread(build_index, sources)
 
 
-def _fresh(page: CachedPage | None, ttl: float, now: float) -> bool:
-    return page is not None and is_fresh(page, NOT_FOUND_TTL if page.missing else ttl, now)
-
-
 async def _accept_as_is(upstream: UpstreamSource, page: CachedPage) -> None:
     """Root lists are checked when they are built (in a worker), not when fetched."""
-
-
-async def _maybe_in_thread(size: int, function: Callable[..., T], *args: object) -> T:
-    if size > THREAD_PARSE_BYTES:
-        return await asyncio.to_thread(function, *args)
-    return function(*args)

@@ -22,7 +22,8 @@ from proxy.config import UpstreamSettings
 from proxy.pages.cache import PageCache
 from proxy.simple.api import parse_project_index
 from proxy.upstreams.http import Upstream
-from proxy.upstreams.projects import NOT_FOUND_TTL, MergedProject, ProjectNotFound, ProjectPages
+from proxy.upstreams.page_loader import NOT_FOUND_TTL
+from proxy.upstreams.projects import MergedProject, ProjectNotFound, ProjectPages
 from proxy.upstreams.source import UpstreamError
 from proxy.urls.links import file_id
 
