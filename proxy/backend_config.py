@@ -10,8 +10,10 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from proxy.config import ConfigError, UpstreamSettings, _expect, _upstream
+from proxy.config_values import ConfigError
+from proxy.config_values import expect as _expect
 from proxy.simple.names import NormalizedName, normalize_name
+from proxy.upstream_config import UpstreamSettings, upstream_settings
 from proxy.variants.properties import PropertyError, VariantProperty
 from proxy.variants.pytorch_builds import BUILTIN_BACKENDS
 
@@ -59,7 +61,9 @@ def _backend(table: Any, index: int, page_ttl: float) -> BackendSettings:
             f"{where}.name: {name[:80]!r} is not a variant label (lowercase letters, digits, "
             "'_', '.'; not 'null')"
         )
-    index_settings = _upstream(table, index, page_ttl, where, frozenset({"properties", "projects"}))
+    index_settings = upstream_settings(
+        table, index, page_ttl, where, frozenset({"properties", "projects"})
+    )
     if "properties" in table:
         properties = _string_list(table["properties"], f"{where}.properties")
     elif name in BUILTIN_BACKENDS:

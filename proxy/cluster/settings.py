@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from proxy.config import ConfigError
+from proxy.config_values import ConfigError
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # S3's own rule for bucket names (lowercase, digits, dots and hyphens; 3-63 characters).
