@@ -68,7 +68,8 @@ from proxy.store.errors import (
     StoreLockedError,
     UpstreamFailed,
 )
-from proxy.store.index import AccessClock, StoreIndex
+from proxy.store.group_commit import GroupCommit
+from proxy.store.index import AccessClock, IndexEntry, StoreIndex
 from proxy.store.layout import StoreLayout, check_key, take_root
 from proxy.store.local_disk import LocalDiskBackend
 from proxy.store.stats import StoreStats
@@ -130,6 +131,7 @@ class FileStore:
         self._pending_accesses: dict[str, int] = {}
         self._clock = AccessClock()
         self._index: StoreIndex | None = None
+        self._commits: GroupCommit | None = None  # records of kept files, grouped
         self._lock_fd: int | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._flusher: asyncio.Task[None] | None = None
@@ -163,6 +165,7 @@ class FileStore:
             raise
         self._index = index
         self._clock = AccessClock(self._index.newest_access)
+        self._commits = GroupCommit(lambda *group: self._in_index_thread(index.add_many, *group))
         self._flush_wanted = asyncio.Event()
         self._flusher = asyncio.get_running_loop().create_task(
             self._flush_accesses_periodically(self._index), name="store-access-flusher"
@@ -372,7 +375,8 @@ class FileStore:
         await asyncio.to_thread(os.fsync, fd)
         accesses, self._pending_accesses = self._pending_accesses, {}
         stamp = self._clock.tick()
-        await self._in_index_thread(self._record_sync, index, key, size, sha256, stamp, accesses)
+        assert self._commits is not None
+        await self._commits.add(IndexEntry(key, size, sha256, stamp), accesses)
         try:
             blob = await self.backend.put(key, tmp_path, size)
         except BaseException:
@@ -412,15 +416,3 @@ class FileStore:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
-
-    def _record_sync(
-        self,
-        index: StoreIndex,
-        key: str,
-        size: int,
-        sha256: str,
-        stamp: int,
-        accesses: dict[str, int],
-    ) -> None:
-        index.record_accesses(accesses)
-        index.add(key, size, sha256, stamp)

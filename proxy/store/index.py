@@ -7,7 +7,8 @@ One SQLite database (`index.sqlite3`, WAL mode, format version in `PRAGMA user_v
 `last_access` is a strictly increasing count of nanoseconds since the epoch (`AccessClock`),
 so the least recently used order is exact and survives restarts. The total size and the
 file count are read once at open (`SELECT SUM(size)`, no directory scan) and then kept up
-to date by this class.
+to date by this class; when another connection (an `import` beside a serving proxy) has
+committed since, the next write reads them again (`PRAGMA data_version`).
 
 Threads: every method that writes runs on the store's single index thread; `entry` reads
 through its own connection and may be called from the event loop at the same time (WAL
@@ -85,6 +86,7 @@ class StoreIndex:
         self.file_count: int = count
         self.total_bytes: int = total
         self.newest_access: int = newest
+        (self._data_version,) = self._writer.execute("PRAGMA data_version").fetchone()
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -120,28 +122,51 @@ class StoreIndex:
 
     def add(self, key: str, size: int, sha256: str, last_access: int) -> None:
         """Record a complete file (replacing any older record of the same key), durably."""
+        self.add_many([IndexEntry(key, size, sha256, last_access)], {})
+
+    def add_many(self, entries: list[IndexEntry], accesses: Mapping[str, int]) -> None:
+        """Record complete files and access stamps in one durable commit (one fsync of the
+        log for the whole group, not one per file)."""
         self._writer.execute("BEGIN IMMEDIATE")
         try:
-            old = self._writer.execute("SELECT size FROM files WHERE key = ?", (key,)).fetchone()
-            self._writer.execute(
-                "INSERT OR REPLACE INTO files (key, size, sha256, last_access) VALUES (?, ?, ?, ?)",
-                (key, size, sha256, last_access),
-            )
+            self._read_totals_if_others_wrote()
+            files = size = 0
+            for entry in entries:
+                # Read inside the transaction: a key twice in one group sees its first row.
+                old = self._writer.execute(
+                    "SELECT size FROM files WHERE key = ?", (entry.key,)
+                ).fetchone()
+                self._writer.execute(
+                    "INSERT OR REPLACE INTO files (key, size, sha256, last_access)"
+                    " VALUES (?, ?, ?, ?)",
+                    (entry.key, entry.size, entry.sha256, entry.last_access),
+                )
+                files += old is None
+                size += entry.size - (0 if old is None else old[0])
+            self._update_accesses(accesses)
             self._writer.execute("COMMIT")
         except BaseException:
             self._writer.execute("ROLLBACK")
             raise
-        if old is None:
-            self.file_count += 1
-            self.total_bytes += size
-        else:
-            self.total_bytes += size - old[0]
+        self.file_count += files
+        self.total_bytes += size
+
+    def _read_totals_if_others_wrote(self) -> None:
+        """Re-read the totals when another connection committed since (`import` adds files
+        to a cache a proxy is serving); inside a write transaction, so they stay exact."""
+        (version,) = self._writer.execute("PRAGMA data_version").fetchone()
+        if version != self._data_version:
+            self._data_version = version
+            self.file_count, self.total_bytes = self._writer.execute(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files"
+            ).fetchone()
 
     def remove(self, keys: list[str]) -> list[IndexEntry]:
         """Forget the files of `keys`; return the records that were actually removed."""
         removed: list[IndexEntry] = []
         self._writer.execute("BEGIN IMMEDIATE")
         try:
+            self._read_totals_if_others_wrote()
             for key in keys:
                 row = self._writer.execute(
                     "SELECT size, sha256, last_access FROM files WHERE key = ?", (key,)
@@ -163,14 +188,17 @@ class StoreIndex:
             return
         self._writer.execute("BEGIN IMMEDIATE")
         try:
-            self._writer.executemany(
-                "UPDATE files SET last_access = MAX(last_access, ?) WHERE key = ?",
-                [(stamp, key) for key, stamp in accesses.items()],
-            )
+            self._update_accesses(accesses)
             self._writer.execute("COMMIT")
         except BaseException:
             self._writer.execute("ROLLBACK")
             raise
+
+    def _update_accesses(self, accesses: Mapping[str, int]) -> None:
+        self._writer.executemany(
+            "UPDATE files SET last_access = MAX(last_access, ?) WHERE key = ?",
+            [(stamp, key) for key, stamp in accesses.items()],
+        )
 
     def least_recently_used(self, limit: int, keep: str | None = None) -> list[IndexEntry]:
         """Up to `limit` records, least recently used first, never the one keyed `keep`."""
