@@ -1,13 +1,17 @@
 """`variant-proxy import BUNDLE`: check every member of a bundle, then merge it into the cache.
 
-1. The store is taken (its lock: no proxy may serve the cache meanwhile), and what an
-   earlier, interrupted import left in `<cache>/import-staging/` is removed.
+Works with or without a proxy serving the cache (the contract), which sees the new files
+and pages as they are committed.
+
+1. The import lock (`<cache>/import.lock`: one import at a time; a serving proxy does not
+   hold it) is taken, and what an earlier, interrupted import left in
+   `<cache>/import-staging/` is removed.
 2. Every member is copied into a staging folder inside the cache, hashed on the way and
    compared with the manifest (sha256 and size). A damaged, missing or unexpected member
    refuses the whole bundle, naming it, before anything is kept.
-3. Files go into the store through its own keep path (verified again, fsync-ed, recorded,
-   renamed: each file is there whole or not at all); files already held are skipped. Pages
-   go into the page cache in one transaction, keeping whichever of the cached and the
+3. Files go into the store in its own order (fsync-ed, recorded, renamed: each file is
+   there whole or not at all; `proxy.mirror.keep_files`); files already held are skipped.
+   Pages go into the page cache in one transaction, keeping whichever of the cached and the
    imported entry was fetched later. The mirror record is merged last.
 
 A tar bundle is read as a stream (`tar` order: the manifest first), so a bundle can also
@@ -17,24 +21,26 @@ come from a pipe.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import json
+import os
 import secrets
 import shutil
 import tarfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from proxy.mirror.bundle import MANIFEST, BundleError, Manifest, parse_manifest
+from proxy.mirror.keep_files import keep_files
 from proxy.mirror.record import merge_record
 from proxy.pages.cache import PAGE_CACHE_DIR, CachedPage, PageCache, cache_key
-from proxy.store.download import SourceResponse
-from proxy.store.file_store import DownloadFailed, ExpectedFile, FileStore
 
 STAGING = "import-staging"
+IMPORT_LOCK = "import.lock"
 MAX_MANIFEST_BYTES = 256 * 1024 * 1024
 COPY_CHUNK = 1024 * 1024
 
@@ -128,37 +134,6 @@ def stage_bundle(bundle: Path, staging: Path) -> Manifest:
     return manifest
 
 
-def _local_source(path: Path, size: int) -> SourceResponse:
-    async def chunks() -> AsyncIterator[bytes]:
-        with path.open("rb") as handle:
-            while chunk := handle.read(COPY_CHUNK):
-                yield chunk
-
-    return SourceResponse(size, chunks())
-
-
-async def _commit_files(store: FileStore, manifest: Manifest, staging: Path) -> tuple[int, int]:
-    added = present = 0
-    for entry in manifest.files:
-        if await store.lookup(entry.key) is not None:
-            present += 1
-            continue
-        staged = staging / entry.member.replace("/", "-")
-
-        async def source(staged: Path = staged, size: int = entry.size) -> SourceResponse:
-            return _local_source(staged, size)
-
-        download = store.download(
-            entry.key, source, ExpectedFile({"sha256": entry.sha256}, entry.size)
-        )
-        try:
-            await download.result()
-        except DownloadFailed as exc:
-            raise BundleError(f"bundle member {entry.member}: {exc}") from None
-        added += 1
-    return added, present
-
-
 def _commit_pages(pages: PageCache, manifest: Manifest, staging: Path) -> tuple[int, int]:
     entries: list[tuple[str, CachedPage]] = []
     for entry in manifest.pages:
@@ -180,9 +155,23 @@ def _commit_pages(pages: PageCache, manifest: Manifest, staging: Path) -> tuple[
     return len(entries), len(manifest.pages) - len(entries)
 
 
+class ImportBusyError(OSError):
+    """Another import into the same cache is running."""
+
+
+def _take_import_lock(cache_dir: Path) -> int:
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(cache_dir / IMPORT_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ImportBusyError(f"another import into {cache_dir} is running") from None
+    return fd
+
+
 async def import_bundle(bundle: Path, cache_dir: Path, max_bytes: int | None) -> ImportSummary:
-    store = FileStore(cache_dir / "store", max_bytes)
-    await store.open()
+    lock = _take_import_lock(cache_dir)
     staging_root = cache_dir / STAGING
     try:
         if staging_root.exists():
@@ -190,7 +179,7 @@ async def import_bundle(bundle: Path, cache_dir: Path, max_bytes: int | None) ->
         staging = staging_root / secrets.token_hex(8)
         staging.mkdir(parents=True)
         manifest = await asyncio.to_thread(stage_bundle, bundle, staging)
-        files_added, files_present = await _commit_files(store, manifest, staging)
+        files_added = await keep_files(cache_dir / "store", manifest.files, staging, max_bytes)
         pages = PageCache(cache_dir / PAGE_CACHE_DIR)
         try:
             pages_added, pages_kept = await asyncio.to_thread(
@@ -202,5 +191,6 @@ async def import_bundle(bundle: Path, cache_dir: Path, max_bytes: int | None) ->
     finally:
         with suppress(OSError):
             shutil.rmtree(staging_root)
-        await store.close()
+        os.close(lock)
+    files_present = len(manifest.files) - files_added
     return ImportSummary(files_added, files_present, pages_added, pages_kept)

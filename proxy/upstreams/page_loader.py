@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -29,6 +28,8 @@ from proxy.upstreams.source import (
 
 # Upstream 404s are remembered for at most this long, so a newly published project shows up.
 NOT_FOUND_TTL = 60.0
+# How long an offline proxy answers a page from memory before reading its cache again.
+OFFLINE_RECHECK_S = 10.0
 # Bodies above this size are parsed in a worker thread so the event loop keeps serving.
 THREAD_PARSE_BYTES = 256 * 1024
 
@@ -106,10 +107,11 @@ class PageLoader:
         """This upstream's page: cached if fresh, else revalidated; None when it has none."""
         key = cache_key(kind, upstream.name, name)
         cached = self.cache.get(key)
-        if self._offline:  # what the mirror holds, as it is: never stale, never refreshed
-            self.counters.page_hits += cached is not None
-            return _held(upstream, cached, math.inf)
         now = self._clock()
+        if self._offline:  # what the mirror holds, as it is: never stale, never fetched
+            self.counters.page_hits += cached is not None
+            # Read from the cache again now and then: an import beside this proxy adds pages.
+            return _held(upstream, cached, now + OFFLINE_RECHECK_S)
         if not _fresh(cached, ttl, now) and kind == "project":
             cached = await self._from_other_replicas(key, cached)
         if cached is not None and _fresh(cached, ttl, now):

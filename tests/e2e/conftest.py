@@ -20,6 +20,7 @@ from .clients import http_get
 from .cluster_services import ClusterServices, ServicesUnavailable
 from .cluster_services import cluster_services as start_cluster_services
 from .cluster_services import unavailable_reason as cluster_unavailable_reason
+from .mirror_support import mirrored, partial_cache  # noqa: F401 - fixtures of the mirror tests
 from .proxy_process import MetricReader, ProxyLauncher, RunningProxy
 from .upstream_server import Mode, UpstreamFactory, UpstreamServer
 

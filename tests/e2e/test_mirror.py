@@ -13,19 +13,15 @@ import json
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import tomli_w
 
-from .builders import BuiltDist, build_wheel
+from .builders import build_wheel
 from .clients import (
     build_marker,
     http_get,
@@ -35,85 +31,22 @@ from .clients import (
     read_page,
     wait_until,
 )
-from .proxy_process import ProxyLauncher, proxy_config, run_proxy_cli
+from .mirror_support import (
+    EXPECTED_BUILD,
+    OTHER_PYTHON,
+    PROFILES,
+    Mirrored,
+    cli,
+    snapshot,
+    write_config,
+)
+from .proxy_process import ProxyLauncher, proxy_config
 from .upstream_server import UpstreamServer
-from .variant_support import PROJECT, VariantWheelhouse, build_variant_wheelhouse
-from .variant_support import publish_variants as publish_vpkg
+from .variant_support import PROJECT
 
 pytestmark = pytest.mark.e2e
 
-HOST_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
-OTHER_PYTHON = "3.12" if HOST_PYTHON != "3.12" else "3.11"
-PLATFORM = "manylinux_2_28_x86_64"
-PROFILES = {"gpu": {"hw": "cpu=x86_64_v3,cuda=12.8,sm=9.0"}, "v3cpu": {"hw": "cpu=x86_64_v3"}}
-EXPECTED_BUILD = {"gpu": "cu128", "v3cpu": "x86_64_v3"}
 DRIVER = Path(__file__).with_name("offline_driver.py")
-
-
-@dataclass(frozen=True)
-class Tree:
-    house: VariantWheelhouse
-    dists: dict[str, BuiltDist]
-
-
-@dataclass(frozen=True)
-class Mirrored:
-    tree: Tree
-    upstream: UpstreamServer
-    config: Path  # its cache dir: the mirror
-    mirror_cache: Path
-    imported_cache: Path
-    bundle: Path
-    mirror_output: str
-
-
-def _build_tree(root: Path) -> Tree:
-    """`mapp` needs `vpkg` (variant wheels) and `deplib`; `deplib` needs `shim` only on the
-    other Python, so a resolver that evaluates markers for the running Python gets it wrong."""
-    house = build_variant_wheelhouse(root / "vpkg")
-    plain = root / "plain"
-    dists = {
-        "mapp": build_wheel(plain, "mapp", "1.0", requires_dist=["vpkg>=1.0", "deplib"]),
-        "deplib": build_wheel(
-            plain, "deplib", "1.0", requires_dist=[f'shim; python_version == "{OTHER_PYTHON}"']
-        ),
-        "shim": build_wheel(plain, "shim", "1.0"),
-    }
-    return Tree(house, dists)
-
-
-def _write_config(path: Path, cache_dir: Path, upstream: UpstreamServer, **cache: Any) -> Path:
-    config = proxy_config(cache_dir, [("up", upstream)], cache=cache, profiles=PROFILES)
-    path.write_text(tomli_w.dumps(config))
-    return path
-
-
-def _cli(*args: str | Path, timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
-    return run_proxy_cli([str(a) for a in args], timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def mirrored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mirrored]:
-    root = tmp_path_factory.mktemp("mirror")
-    tree = _build_tree(root / "house")
-    upstream = publish_vpkg(UpstreamServer("html").start(), tree.house)
-    for dist in tree.dists.values():
-        upstream.add_dist(dist)
-    config = _write_config(root / "mirror.toml", root / "cache-a", upstream)
-    mirrored = _cli(
-        "mirror", "mapp", "--config", config, "--profile", "gpu", "--profile", "v3cpu",
-        "--python", HOST_PYTHON, "--python", OTHER_PYTHON, "--platform", PLATFORM,
-    )  # fmt: skip
-    assert mirrored.returncode == 0, mirrored.stderr
-    bundle = root / "bundle.tar"
-    exported = _cli("export", bundle, "--config", config)
-    assert exported.returncode == 0, exported.stderr
-    imported = _cli("import", bundle, "--config", config, "--cache-dir", root / "cache-b")
-    assert imported.returncode == 0, imported.stderr
-    yield Mirrored(
-        tree, upstream, config, root / "cache-a", root / "cache-b", bundle, mirrored.stderr
-    )
-    upstream.close()
 
 
 def _targets(cache_dir: Path) -> dict[str, Any]:
@@ -160,7 +93,7 @@ def test_offline_mirror_in_a_network_namespace_installs_each_profiles_build(
     reason = _unshare_reason()
     if reason is not None:
         pytest.skip(reason)
-    config = _write_config(tmp_path / "offline.toml", mirrored.imported_cache, mirrored.upstream)
+    config = write_config(tmp_path / "offline.toml", mirrored.imported_cache, mirrored.upstream)
     jobs: dict[str, list[str]] = {}
     for profile in PROFILES:
         index = f"{{url}}/p/{profile}/simple/"
@@ -240,53 +173,23 @@ def test_offline_pages_list_only_held_files_with_their_metadata(
     }
 
 
-def _snapshot(cache_dir: Path) -> dict[str, Any]:
-    """What the cache holds: store index rows, stored files, page-cache entries."""
-    from proxy.pages.cache import PAGE_CACHE_DIR, PageCache
-
-    with sqlite3.connect(cache_dir / "store" / "index.sqlite3") as db:
-        rows = sorted(db.execute("SELECT key, size, sha256 FROM files").fetchall())
-    files = sorted(
-        str(p.relative_to(cache_dir)) for p in (cache_dir / "store" / "files").rglob("*")
-    )
-    pages = PageCache(cache_dir / PAGE_CACHE_DIR)
-    try:
-        entries = {}
-        for key in pages.all_keys():
-            page = pages.get(key)
-            entries[key] = (page.digest, page.fetched_at) if page is not None else None
-    finally:
-        pages.close()
-    return {"rows": rows, "files": files, "pages": entries}
-
-
-@pytest.fixture
-def partial_cache(mirrored: Mirrored, tmp_path: Path) -> Path:
-    """A cache that already holds part of the mirror (one project's bundle)."""
-    part = tmp_path / "part.tar"
-    assert _cli("export", part, "--config", mirrored.config, "--project", "deplib").returncode == 0
-    cache = tmp_path / "cache"
-    assert _cli("import", part, "--cache-dir", cache).returncode == 0
-    return cache
-
-
 def test_a_damaged_bundle_is_refused_and_the_cache_is_unchanged(
     mirrored: Mirrored, partial_cache: Path, tmp_path: Path
 ) -> None:
     bundle = tmp_path / "bundle"
-    assert _cli("export", bundle, "--config", mirrored.config).returncode == 0
+    assert cli("export", bundle, "--config", mirrored.config).returncode == 0
     manifest = json.loads((bundle / "manifest.json").read_text())
     victim = max(manifest["files"], key=lambda f: f["size"])["member"]
     damaged = bytearray((bundle / victim).read_bytes())
     damaged[len(damaged) // 2] ^= 0xFF
     (bundle / victim).unlink()  # a hard link to the store's file: never write through it
     (bundle / victim).write_bytes(bytes(damaged))
-    before = _snapshot(partial_cache)
-    refused = _cli("import", bundle, "--cache-dir", partial_cache)
+    before = snapshot(partial_cache)
+    refused = cli("import", bundle, "--cache-dir", partial_cache)
     assert refused.returncode == 1
     assert f"bundle member {victim} is damaged" in refused.stderr
     assert "Traceback" not in refused.stderr
-    assert _snapshot(partial_cache) == before
+    assert snapshot(partial_cache) == before
 
 
 def test_an_import_killed_half_way_leaves_the_cache_as_it_was(
@@ -295,7 +198,7 @@ def test_an_import_killed_half_way_leaves_the_cache_as_it_was(
     data = mirrored.bundle.read_bytes()
     fifo = tmp_path / "bundle.fifo"
     os.mkfifo(fifo)
-    before = _snapshot(partial_cache)
+    before = snapshot(partial_cache)
     importing = subprocess.Popen(
         [sys.executable, "-m", "proxy", "import", str(fifo), "--cache-dir", str(partial_cache)],
         stdin=subprocess.DEVNULL,
@@ -313,19 +216,19 @@ def test_an_import_killed_half_way_leaves_the_cache_as_it_was(
     feeding.join(timeout=30)
     with contextlib.suppress(BrokenPipeError):
         writer.close()
-    after = _snapshot(partial_cache)
+    after = snapshot(partial_cache)
     assert after == before
     # The next import clears what the killed one staged and completes.
-    assert _cli("import", mirrored.bundle, "--cache-dir", partial_cache).returncode == 0
+    assert cli("import", mirrored.bundle, "--cache-dir", partial_cache).returncode == 0
     assert not staging.exists()
-    assert len(_snapshot(partial_cache)["rows"]) > len(before["rows"])
+    assert len(snapshot(partial_cache)["rows"]) > len(before["rows"])
 
 
 def test_the_static_export_installs_over_file_urls_with_no_proxy(
     mirrored: Mirrored, tmp_path: Path
 ) -> None:
     tree = tmp_path / "static"
-    done = _cli(
+    done = cli(
         "export", tree, "--static", "--profile", "gpu", "--profile", "v3cpu",
         "--config", mirrored.config, "--cache-dir", mirrored.imported_cache,
     )  # fmt: skip
@@ -343,7 +246,7 @@ def test_the_static_export_installs_over_file_urls_with_no_proxy(
 def test_mirror_names_what_it_could_not_resolve_and_for_which_target(
     mirrored: Mirrored, tmp_path: Path
 ) -> None:
-    done = _cli(
+    done = cli(
         "mirror", "mapp", "no-such-project", "--config", mirrored.config,
         "--cache-dir", tmp_path / "cache", "--profile", "gpu", "--python", OTHER_PYTHON,
     )  # fmt: skip
@@ -360,8 +263,8 @@ def test_mirroring_a_larger_set_shows_steady_progress(tmp_path: Path) -> None:
     with UpstreamServer("html") as upstream:
         for dist in [*members, everything]:
             upstream.add_dist(dist)
-        config = _write_config(tmp_path / "bulk.toml", tmp_path / "cache", upstream)
-        done = _cli("mirror", "bulk-all", "--config", config, "--hw", "cpu=x86_64_v3")
+        config = write_config(tmp_path / "bulk.toml", tmp_path / "cache", upstream)
+        done = cli("mirror", "bulk-all", "--config", config, "--hw", "cpu=x86_64_v3")
     assert done.returncode == 0, done.stderr
     counts = [
         (int(m.group(1)), int(m.group(2)))
@@ -380,7 +283,7 @@ def test_mirror_through_a_running_proxy_fills_its_cache(
 ) -> None:
     config = proxy_config(proxy.new_cache_dir(), [("up", mirrored.upstream)], profiles=PROFILES)
     running = proxy.start(config)
-    done = _cli("mirror", "mapp", "--proxy", running.url, "--profile", "v3cpu")
+    done = cli("mirror", "mapp", "--proxy", running.url, "--profile", "v3cpu")
     assert done.returncode == 0, done.stderr
     running.stop()
     running.config["cache"]["offline"] = True
