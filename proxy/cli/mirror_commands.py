@@ -122,7 +122,7 @@ def export_command(args: argparse.Namespace) -> int:
         return 2
 
     def run() -> int:
-        manifest = export_bundle(settings.cache_dir, request)
+        manifest = asyncio.run(export_bundle(settings.cache_dir, request, settings.s3))
         size = sum(manifest.members().values())
         print(
             f"export: {len(manifest.pages)} pages, {len(manifest.files)} files, "

@@ -10,7 +10,7 @@ A bundle is a directory or a tar file holding, in this order:
 The manifest:
 
     {"format": "variant-proxy-bundle", "bundle_version": 1,
-     "proxy_version": "0.1.0", "cache_format": {"pages": "v1", "files": "v1"},
+     "proxy_version": "0.1.0", "cache_format": {"pages": "v2", "files": "v1"},
      "created": "<ISO 8601>", "projects": [...] | null, "since": "<ISO 8601>" | null,
      "targets": {<the mirror record: what was mirrored for which targets>},
      "pages": [{"kind", "upstream", "name", "url", "content_type", "etag",
@@ -18,6 +18,8 @@ The manifest:
      "files": [{"key", "member", "sha256", "size"}]}
 
 `kind`/`upstream`/`name` are the page-cache key; `key` is the file store key (the file id).
+`cache_format` names the formats of the cache it came from; members are the upstream's
+bodies and the files as they are, so any cache format can import them.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from proxy.pages.format import PAGE_FORMAT
 from proxy.store.errors import InvalidKeyError
 from proxy.store.layout import check_key
+from proxy.store.local_disk import FILES_FORMAT
 
 BUNDLE_FORMAT = "variant-proxy-bundle"
 BUNDLE_VERSION = 1
@@ -95,7 +99,7 @@ def manifest_document(
         "format": BUNDLE_FORMAT,
         "bundle_version": BUNDLE_VERSION,
         "proxy_version": manifest.proxy_version,
-        "cache_format": {"pages": "v1", "files": "v1"},
+        "cache_format": {"pages": f"v{PAGE_FORMAT}", "files": FILES_FORMAT},
         "created": created,
         "projects": projects,
         "since": since,

@@ -2,12 +2,14 @@
 what was fetched since a date) written as a bundle (see `proxy.mirror.bundle`).
 
 Reads the cache without taking it (a proxy may be serving it): pages through the page
-cache, files through a read-only view of the store. A bundle is written under a temporary
+cache, files through a read-only view of the store, or from the `[cache.s3]` bucket through
+its blob backend (`proxy.mirror.export_files`). A bundle is written under a temporary
 name and renamed into place when complete, so a half-written bundle never exists.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -17,15 +19,19 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from proxy import __version__
 from proxy.mirror.bundle import MANIFEST, FileEntry, Manifest, PageEntry, manifest_document
+from proxy.mirror.export_files import ExportFiles
 from proxy.mirror.record import now_text, read_record
 from proxy.pages.cache import PAGE_CACHE_DIR, CachedPage, PageCache, split_cache_key
 from proxy.simple.api import PageFormatError, parse_project_page
-from proxy.store.readonly import ReadOnlyStore
 from proxy.upstreams.variant_metadata import variant_member_cache_key, variants_cache_key
 from proxy.urls.links import file_id, metadata_id
+
+if TYPE_CHECKING:
+    from proxy.cluster.settings import S3Settings
 
 
 @dataclass(frozen=True)
@@ -86,10 +92,15 @@ def _wanted(key: str, projects: frozenset[str] | None) -> bool:
     )
 
 
-def select(
-    pages: PageCache, store: ReadOnlyStore, request: ExportRequest, targets: dict[str, object]
-) -> _Selected:
-    page_keys = [key for key in pages.all_keys() if _wanted(key, request.projects)]
+@dataclass(frozen=True)
+class _Pages:
+    entries: list[PageEntry]
+    bodies: dict[str, bytes]  # member -> body
+    store_keys: list[str]  # the files the selected project pages link to
+
+
+def _linked(pages: PageCache, page_keys: list[str]) -> tuple[list[str], list[str]]:
+    """(page keys, store keys) the project pages among `page_keys` refer to."""
     store_keys: dict[str, None] = {}
     extra_pages: dict[str, None] = {}
     for key in page_keys:
@@ -100,28 +111,41 @@ def select(
         linked_pages, linked_files = _linked_keys(parts[1], cached)
         extra_pages.update(dict.fromkeys(linked_pages))
         store_keys.update(dict.fromkeys(linked_files))
-    page_entries: list[PageEntry] = []
+    return list(extra_pages), list(store_keys)
+
+
+def select_pages(pages: PageCache, request: ExportRequest) -> _Pages:
+    """The wanted pages (with what they link to) and the files they name."""
+    page_keys = [key for key in pages.all_keys() if _wanted(key, request.projects)]
+    extra_pages, store_keys = _linked(pages, page_keys)
+    entries: list[PageEntry] = []
     bodies: dict[str, bytes] = {}
     for key in dict.fromkeys([*page_keys, *extra_pages]):
         cached = pages.get(key)
         page = _page_entry(key, cached) if cached is not None else None
-        if page is None or (request.since is not None and page.fetched_at < request.since):
+        if cached is None or page is None:
             continue
-        page_entries.append(page)
-        bodies[page.member] = cached.body if cached is not None else b""
+        if request.since is not None and page.fetched_at < request.since:
+            continue
+        entries.append(page)
+        bodies[page.member] = cached.body
+    return _Pages(entries, bodies, store_keys)
+
+
+async def select(
+    pages: _Pages, files: ExportFiles, request: ExportRequest, targets: dict[str, object]
+) -> _Selected:
     file_entries: list[FileEntry] = []
     paths: dict[str, Path] = {}
-    for key in store_keys:
-        stored = store.lookup(key)
-        if stored is None:
+    for key in pages.store_keys:
+        held = await files.find(key, request.since)
+        if held is None:
             continue
-        if request.since is not None and os.stat(stored.path).st_mtime < request.since:
-            continue
-        held = FileEntry(key, stored.sha256, stored.size)
-        file_entries.append(held)
-        paths[held.member] = stored.path
-    manifest = Manifest(tuple(page_entries), tuple(file_entries), targets, __version__)
-    return _Selected(manifest, bodies, paths)
+        entry = FileEntry(key, held.sha256, held.size)
+        file_entries.append(entry)
+        paths[entry.member] = held.path
+    manifest = Manifest(tuple(pages.entries), tuple(file_entries), targets, __version__)
+    return _Selected(manifest, pages.bodies, paths)
 
 
 def _members(selected: _Selected) -> Iterator[tuple[str, bytes | Path]]:
@@ -161,17 +185,29 @@ def _write_tar(target: Path, manifest_bytes: bytes, selected: _Selected) -> None
                     archive.addfile(info, handle)
 
 
-def export_bundle(cache_dir: Path, request: ExportRequest) -> Manifest:
-    """Write the bundle; returns what it holds."""
+async def export_bundle(
+    cache_dir: Path, request: ExportRequest, s3: S3Settings | None = None
+) -> Manifest:
+    """Write the bundle; returns what it holds. Files come from the local store, else from
+    the `[cache.s3]` bucket when `s3` is given."""
     if request.bundle.exists():
         raise FileExistsError(f"{request.bundle} exists; export writes a new bundle")
     pages = PageCache(cache_dir / PAGE_CACHE_DIR)
-    store = ReadOnlyStore(cache_dir / "store")
     try:
-        selected = select(pages, store, request, read_record(cache_dir))
+        wanted = select_pages(pages, request)
     finally:
-        store.close()
         pages.close()
+    scratch = request.bundle.with_name(f"{request.bundle.name}.fetching")
+    try:
+        async with ExportFiles(cache_dir, s3, scratch) as files:
+            selected = await select(wanted, files, request, read_record(cache_dir))
+        await asyncio.to_thread(_write_bundle, request, selected)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return selected.manifest
+
+
+def _write_bundle(request: ExportRequest, selected: _Selected) -> None:
     document = manifest_document(
         selected.manifest,
         created=now_text(),
@@ -187,4 +223,3 @@ def export_bundle(cache_dir: Path, request: ExportRequest) -> Manifest:
     is_tar = request.bundle.suffix == ".tar"
     (_write_tar if is_tar else _write_directory)(partial, manifest_bytes, selected)
     os.replace(partial, request.bundle)
-    return selected.manifest

@@ -139,6 +139,8 @@ async def fetch_all(
             finally:
                 progress.file_done()
 
-    progress.start(len(items), sum(item.size or 0 for item in items))
+    sizes = [item.size for item in items]
+    known = None if None in sizes else sum(size for size in sizes if size is not None)
+    progress.start(len(items), known)
     await asyncio.gather(*(one(item) for item in items))
     return errors

@@ -1,5 +1,9 @@
 """Mirror progress: a rich progress bar on a terminal (files, bytes, rate, ETA), plain lines
 otherwise (about twenty over a run, and at least every few seconds), then a one-line summary.
+
+The bar counts files, whose number is always known; bytes are shown beside it, with their
+total only when every file's size is (an HTML upstream lists no sizes), so the bar and the
+time left never wait on a total that is not there.
 """
 
 from __future__ import annotations
@@ -11,19 +15,22 @@ from typing import Protocol, TextIO
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
+from rich.text import Text
 
 PLAIN_INTERVAL_S = 5.0
 
 
 class MirrorProgress(Protocol):
-    def start(self, files: int, total_bytes: int) -> None: ...
+    def start(self, files: int, total_bytes: int | None) -> None:
+        """`total_bytes`: None when some file's size is not known in advance."""
+        ...
 
     def advance(self, nbytes: int) -> None: ...
 
@@ -44,7 +51,7 @@ class _Counts:
     def __init__(self) -> None:
         self.files = 0
         self.done = 0
-        self.total_bytes = 0
+        self.total_bytes: int | None = None
         self.bytes = 0
         self.started = time.monotonic()
 
@@ -67,7 +74,7 @@ class PlainProgress:
         self._last_line = 0.0
         self._every = 1
 
-    def start(self, files: int, total_bytes: int) -> None:
+    def start(self, files: int, total_bytes: int | None) -> None:
         self._counts = _Counts()
         self._counts.files, self._counts.total_bytes = files, total_bytes
         self._every = max(1, files // 20)
@@ -85,7 +92,7 @@ class PlainProgress:
 
     def _line(self) -> None:
         counts = self._counts
-        of = f" of {human_bytes(counts.total_bytes)}" if counts.total_bytes else ""
+        of = f" of {human_bytes(counts.total_bytes)}" if counts.total_bytes is not None else ""
         print(
             f"mirror: {counts.done}/{counts.files} files, {human_bytes(counts.bytes)}{of}, "
             f"{human_bytes(counts.rate())}/s",
@@ -98,15 +105,34 @@ class PlainProgress:
         return self._counts.summary()
 
 
+class _BytesColumn(ProgressColumn):
+    """`12.3 MB` (`12.3 MB of 61.0 MB` when the total is known) from the task's fields."""
+
+    def render(self, task: Task) -> Text:
+        done, total = task.fields["bytes"], task.fields["total_bytes"]
+        of = f" of {human_bytes(total)}" if total is not None else ""
+        return Text(f"{human_bytes(done)}{of}", style="progress.download")
+
+
+class _ByteRateColumn(ProgressColumn):
+    """Bytes a second since the start, e.g. `5.1 MB/s`."""
+
+    def render(self, task: Task) -> Text:
+        elapsed = task.elapsed or 0.0
+        if elapsed <= 0:
+            return Text("?", style="progress.data.speed")
+        return Text(f"{human_bytes(task.fields['bytes'] / elapsed)}/s", style="progress.data.speed")
+
+
 class BarProgress:
-    """A rich progress bar: files done, bytes, rate and time left."""
+    """A rich progress bar over the files: done of all, bytes, rate and time left."""
 
     def __init__(self, out: TextIO) -> None:
         self._progress = Progress(
-            TextColumn("[bold]mirror[/] {task.fields[files]}"),
+            TextColumn("[bold]mirror[/] {task.completed:.0f}/{task.total:.0f} files"),
             BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
+            _BytesColumn(),
+            _ByteRateColumn(),
             TimeRemainingColumn(),
             console=Console(file=out),
             transient=False,
@@ -114,24 +140,23 @@ class BarProgress:
         self._counts = _Counts()
         self._task: TaskID | None = None
 
-    def start(self, files: int, total_bytes: int) -> None:
+    def start(self, files: int, total_bytes: int | None) -> None:
         self._counts = _Counts()
         self._counts.files, self._counts.total_bytes = files, total_bytes
         self._progress.start()
         self._task = self._progress.add_task(
-            "mirror", total=total_bytes or None, files=f"0/{files} files"
+            "mirror", total=files, bytes=0, total_bytes=total_bytes
         )
 
     def advance(self, nbytes: int) -> None:
         self._counts.bytes += nbytes
         if self._task is not None:
-            self._progress.advance(self._task, nbytes)
+            self._progress.update(self._task, bytes=self._counts.bytes)
 
     def file_done(self) -> None:
         self._counts.done += 1
         if self._task is not None:
-            counts = self._counts
-            self._progress.update(self._task, files=f"{counts.done}/{counts.files} files")
+            self._progress.advance(self._task, 1)
 
     def finish(self) -> str:
         self._progress.stop()
