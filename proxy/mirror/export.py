@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from proxy import __version__
 from proxy.mirror.bundle import MANIFEST, FileEntry, Manifest, PageEntry, manifest_document
-from proxy.mirror.export_files import ExportFiles
+from proxy.mirror.export_files import ExportFiles, export_files
 from proxy.mirror.record import now_text, read_record
 from proxy.pages.cache import PAGE_CACHE_DIR, CachedPage, PageCache, split_cache_key
 from proxy.simple.api import PageFormatError, parse_project_page
@@ -199,7 +199,7 @@ async def export_bundle(
         pages.close()
     scratch = request.bundle.with_name(f"{request.bundle.name}.fetching")
     try:
-        async with ExportFiles(cache_dir, s3, scratch) as files:
+        async with export_files(cache_dir, s3, scratch) as files:
             selected = await select(wanted, files, request, read_record(cache_dir))
         await asyncio.to_thread(_write_bundle, request, selected)
     finally:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from proxy.store.readonly import ReadOnlyStore
@@ -39,35 +39,12 @@ class HeldFile:
 
 
 class ExportFiles:
-    """The files of one cache directory, from its local store or its bucket; `async with`."""
+    """The files of one cache directory, from its local store or its bucket."""
 
-    def __init__(self, cache_dir: Path, s3: S3Settings | None, scratch: Path) -> None:
-        self._local = ReadOnlyStore(cache_dir / "store")
-        self._s3 = s3
+    def __init__(self, local: ReadOnlyStore, blobs: S3Blobs | None, scratch: Path) -> None:
+        self._local = local
+        self._blobs = blobs
         self._scratch = scratch
-        self._blobs: S3Blobs | None = None
-        self._stack = AsyncExitStack()
-        self.from_bucket = 0
-
-    async def __aenter__(self) -> ExportFiles:
-        self._stack.callback(self._local.close)
-        if self._s3 is not None:
-            from proxy.store.s3 import S3Blobs
-
-            blobs = S3Blobs(self._s3)
-            self._stack.push_async_callback(blobs.close)
-            # Not sweeping: other replicas' unfinished uploads are none of export's business.
-            await blobs.connect(sweep_orphans=False)
-            self._blobs = blobs
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self._stack.aclose()
 
     async def find(self, key: str, since: float | None) -> HeldFile | None:
         """The file of `key` (fetched since `since`, when given), or None."""
@@ -102,7 +79,6 @@ class ExportFiles:
             log.warning("export: %s in the object store does not match its key; left out", key)
             path.unlink()
             return None
-        self.from_bucket += 1
         return HeldFile(key, sha256, size, path)
 
 
@@ -110,3 +86,23 @@ async def _modified(blobs: S3Blobs, key: str) -> float:
     """When the object of `key` was written (epoch seconds)."""
     head = await blobs.client.head_object(Bucket=blobs.settings.bucket, Key=blobs.object_key(key))
     return float(head["LastModified"].timestamp())
+
+
+@asynccontextmanager
+async def export_files(
+    cache_dir: Path, s3: S3Settings | None, scratch: Path
+) -> AsyncIterator[ExportFiles]:
+    """The files of `cache_dir` (and of the `s3` bucket, when given), for one export."""
+    from proxy.store.s3 import S3Blobs
+
+    local = ReadOnlyStore(cache_dir / "store")
+    blobs = S3Blobs(s3) if s3 is not None else None
+    try:
+        if blobs is not None:
+            # Not sweeping: other replicas' unfinished uploads are none of export's business.
+            await blobs.connect(sweep_orphans=False)
+        yield ExportFiles(local, blobs, scratch)
+    finally:
+        if blobs is not None:
+            await blobs.close()
+        local.close()

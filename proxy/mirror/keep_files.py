@@ -41,14 +41,6 @@ def _held(index: StoreIndex, backend: LocalDiskBackend, entry: FileEntry) -> boo
         return False
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _prepare_sync(
     index: StoreIndex, backend: LocalDiskBackend, entries: Sequence[FileEntry], staging: Path
 ) -> list[tuple[IndexEntry, Path]]:
@@ -61,7 +53,8 @@ def _prepare_sync(
             continue
         own = staging / f"keep-{entry.key}"
         os.link(staging / entry.member.replace("/", "-"), own)
-        _fsync(own)
+        with own.open("rb") as staged:
+            os.fsync(staged.fileno())
         wanted.append((IndexEntry(entry.key, entry.size, entry.sha256, clock.tick()), own))
     if wanted:
         index.add_many([record for record, _ in wanted], {})
