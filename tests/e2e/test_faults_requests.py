@@ -202,11 +202,6 @@ def test_a_thousand_hostile_requests_are_refused_quickly_and_never_break_the_pro
     assert_survived(running, dists.values(), check_log=False)
 
 
-@pytest.mark.xfail(
-    reason="aiohttp logs a traceback for a request it cannot parse; the log is helper C's "
-    "item of issue 9 (malformed-request tracebacks)",
-    strict=False,
-)
 def test_malformed_requests_leave_no_traceback_in_the_log(
     upstream: FaultUpstream, elsewhere: FaultUpstream, proxy: ProxyLauncher
 ) -> None:
