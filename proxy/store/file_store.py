@@ -20,15 +20,12 @@ Policy:
 - After each stored download, least recently used files (never the new one) are evicted
   until the total is within `max_bytes`. A file larger than `max_bytes` alone is served to
   the clients waiting on it but not kept. `open()` also evicts when the limit shrank.
-- A lookup only notes its access in memory; access stamps reach the index in batches
-  (every `access_flush_interval` seconds, when `access_flush_batch` are pending, before
-  an eviction, and at `close()`).
+- A lookup only notes its access in memory; the stamps reach the index in batches
+  (`proxy.store.accesses`).
 - Blocking work that can take long (fsync, SQLite commits, renames, unlinks) runs off the
   event loop: index work on one dedicated thread, in submission order; the backend's own
-  work where the backend puts it. Evictions run one at a time. Chunk writes and reads
-  (upstream chunks in, reads of up to 256 KiB out, all hot in the page cache) run on the
-  loop. Measured, 1 GiB streamed to 20 readers: 3-5 s of CPU and 30 MiB peak RSS on the
-  loop, against 14 s of CPU with a thread hop per read.
+  work where the backend puts it; a download's hashing and writing on its own thread
+  (`proxy.store.chunk_writer`). Evictions run one at a time.
 - One process per cache root (the lock); POSIX only.
 """
 
@@ -46,6 +43,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import ParamSpec, TypeVar
 
+from proxy.store.accesses import AccessStamps
 from proxy.store.backend import BlobBackend, StoredFile
 from proxy.store.download import (
     Download,
@@ -69,7 +67,7 @@ from proxy.store.errors import (
     UpstreamFailed,
 )
 from proxy.store.group_commit import GroupCommit
-from proxy.store.index import AccessClock, IndexEntry, StoreIndex
+from proxy.store.index import IndexEntry, StoreIndex
 from proxy.store.layout import StoreLayout, check_key, take_root
 from proxy.store.local_disk import LocalDiskBackend
 from proxy.store.stats import StoreStats
@@ -123,19 +121,14 @@ class FileStore:
         self.backend: BlobBackend = backend if backend is not None else LocalDiskBackend(root)
         self._evicting = asyncio.Lock()
         self._max_bytes = max_bytes
-        self._access_flush_interval = access_flush_interval
-        self._access_flush_batch = access_flush_batch
         self._counters = DownloadCounters()
         self._evictions = 0
         self._in_flight: dict[str, Download] = {}
-        self._pending_accesses: dict[str, int] = {}
-        self._clock = AccessClock()
+        self._accesses = AccessStamps(access_flush_interval, access_flush_batch)
         self._index: StoreIndex | None = None
         self._commits: GroupCommit | None = None  # records of kept files, grouped
         self._lock_fd: int | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self._flusher: asyncio.Task[None] | None = None
-        self._flush_wanted = asyncio.Event()
         self._startup_eviction: asyncio.Task[None] | None = None
         self._closing = False
 
@@ -164,12 +157,8 @@ class FileStore:
             self._executor = None
             raise
         self._index = index
-        self._clock = AccessClock(self._index.newest_access)
         self._commits = GroupCommit(lambda *group: self._in_index_thread(index.add_many, *group))
-        self._flush_wanted = asyncio.Event()
-        self._flusher = asyncio.get_running_loop().create_task(
-            self._flush_accesses_periodically(self._index), name="store-access-flusher"
-        )
+        self._accesses.start(index.newest_access, functools.partial(self._write_stamps, index))
         # Evicting thousands of files takes seconds: do it in the background, so the server
         # listens at once (a lookup of a file about to go is still a correct answer).
         self._closing = False
@@ -211,18 +200,14 @@ class FileStore:
         if self._startup_eviction is not None:
             await asyncio.wait([self._startup_eviction])
             self._startup_eviction = None
-        if self._flusher is not None:
-            self._flusher.cancel()
-            # asyncio.wait, not `await task`: a cancellation of close() itself must propagate.
-            await asyncio.wait([self._flusher])
-            self._flusher = None
+        await self._accesses.stop()
         downloads = list(self._in_flight.values())
         for download in downloads:
             download.cancel()
         for download in downloads:
             with suppress(DownloadFailed):
                 await download.result()
-        await self._flush_accesses_into(index)
+        await self._accesses.flush(functools.partial(self._write_stamps, index))
         await self._in_index_thread(self._close_sync, index)
         if self._executor is not None:
             self._executor.shutdown(wait=False)
@@ -261,9 +246,7 @@ class FileStore:
             log.warning("cached file %s is missing or damaged; dropping its record", key)
             await self._forget(index, key)
             return None
-        self._pending_accesses[key] = self._clock.tick()
-        if len(self._pending_accesses) >= self._access_flush_batch:
-            self._flush_wanted.set()
+        self._accesses.note(key)
         return StoredFile(key, entry.size, entry.sha256, blob)
 
     def download(self, key: str, source: Source, expected: ExpectedFile) -> Download:
@@ -325,14 +308,13 @@ class FileStore:
 
     async def flush_accesses(self) -> None:
         """Write the access stamps noted since the last flush to the index."""
-        await self._flush_accesses_into(self._require_open())
+        index = self._require_open()
+        await self._accesses.flush(functools.partial(self._write_stamps, index))
 
     # -- internals (loop side) -----------------------------------------------------
 
-    async def _flush_accesses_into(self, index: StoreIndex) -> None:
-        if self._pending_accesses:
-            accesses, self._pending_accesses = self._pending_accesses, {}
-            await self._in_index_thread(index.record_accesses, accesses)
+    async def _write_stamps(self, index: StoreIndex, stamps: dict[str, int]) -> None:
+        await self._in_index_thread(index.record_accesses, stamps)
 
     def _require_open(self) -> StoreIndex:
         if self._index is None:
@@ -346,18 +328,6 @@ class FileStore:
         return asyncio.get_running_loop().run_in_executor(
             self._executor, functools.partial(function, *args, **kwargs)
         )
-
-    async def _flush_accesses_periodically(self, index: StoreIndex) -> None:
-        while True:
-            # Not asyncio.wait_for: on 3.11 it can swallow a cancellation (close() would hang).
-            with suppress(TimeoutError):
-                async with asyncio.timeout(self._access_flush_interval):
-                    await self._flush_wanted.wait()
-            self._flush_wanted.clear()
-            try:
-                await self._flush_accesses_into(index)
-            except Exception:
-                log.exception("writing access stamps to the cache index failed")
 
     def _download_finished(self, download: Download) -> None:
         if self._in_flight.get(download.key) is download:
@@ -373,8 +343,8 @@ class FileStore:
             os.unlink(tmp_path)
             return None
         await asyncio.to_thread(os.fsync, fd)
-        accesses, self._pending_accesses = self._pending_accesses, {}
-        stamp = self._clock.tick()
+        accesses = self._accesses.take()
+        stamp = self._accesses.tick()
         assert self._commits is not None
         await self._commits.add(IndexEntry(key, size, sha256, stamp), accesses)
         try:
