@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from proxy.cluster.files import skip_bytes
 from proxy.server.state import STATE, BadRequest
 from proxy.store.file_store import DownloadFailed, check_key
 
@@ -38,6 +37,8 @@ async def peer_file_handler(request: web.Request) -> web.StreamResponse:
             length = await download.ready()
         except Exception:
             raise web.HTTPNotFound(text="download failed\n") from None
+        from proxy.cluster.files import skip_bytes  # only a cluster replica imports S3, Redis
+
         return await _send(request, length, offset, skip_bytes(download.stream(), offset))
     stored = await state.store.lookup(key)
     if stored is None:

@@ -13,15 +13,12 @@ import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import cachetools
 from aiohttp import web
 
-from proxy.cluster.files import ClusterFiles
-from proxy.cluster.metrics import ClusterCollector
-from proxy.cluster.replica import Replica
 from proxy.config import ConfigError, Settings
 from proxy.local.publish import LocalIndex
 from proxy.pages.cache import PAGE_CACHE_DIR, PageCache
@@ -48,6 +45,10 @@ from proxy.urls.links import file_id, metadata_id
 from proxy.urls.paths import BadPath
 from proxy.variants.fingerprint import Fingerprint, FingerprintError, profile_fingerprint
 from proxy.variants.properties import PropertyError
+
+if TYPE_CHECKING:
+    from proxy.cluster.files import ClusterFiles
+    from proxy.cluster.replica import Replica
 
 # Rendered pages kept in memory (bytes of page bodies, all views and fingerprints together).
 RENDER_CACHE_BYTES = 24 * 1024 * 1024
@@ -128,10 +129,13 @@ class ProxyState:
             )
         )
 
-        self.cluster = (
-            Replica(settings.s3, settings.cluster) if settings.s3 or settings.cluster else None
-        )
-        if self.cluster is not None:
+        self.cluster: Replica | None = None
+        if settings.s3 or settings.cluster:
+            # Imported only here: S3 and Redis clients cost a noticeable part of start-up.
+            from proxy.cluster.metrics import ClusterCollector
+            from proxy.cluster.replica import Replica
+
+            self.cluster = Replica(settings.s3, settings.cluster)
             self.metrics.registry.register(ClusterCollector(self.cluster))
 
     def detected_fingerprint(self) -> Fingerprint:
