@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TextIO
 
 import aiohttp
@@ -89,12 +89,22 @@ async def _mirror_through(
     return MirrorOutcome(resolutions, tuple(errors), progress.finish())
 
 
+def _revalidating(settings: Settings) -> Settings:
+    """`settings` with every cached page stale: a rerun asks each upstream whether a page
+    changed (a conditional request) and so picks up new releases, whatever the page TTLs."""
+    return replace(
+        settings,
+        upstreams=tuple(replace(upstream, ttl=0.0) for upstream in settings.upstreams),
+        index_ttl=0.0,
+    )
+
+
 async def run_mirror(
     request: MirrorRequest, settings: Settings, progress: MirrorProgress
 ) -> MirrorOutcome:
     if request.proxy_url is not None:
         return await _mirror_through(request, request.proxy_url, progress)
-    async with local_proxy(settings) as local:
+    async with local_proxy(_revalidating(settings)) as local:
         return await _mirror_through(request, local.url, progress, local.state)
 
 

@@ -72,7 +72,9 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 86400} d"
 
 
-def _badge(answering: bool | None) -> str:
+def _badge(answering: bool | None, offline: bool) -> str:
+    if offline:
+        return '<span class="badge unknown">offline: never contacted</span>'
     if answering is None:
         return '<span class="badge unknown">not asked yet</span>'
     if answering:
@@ -80,7 +82,7 @@ def _badge(answering: bool | None) -> str:
     return '<span class="badge bad">failing</span>'
 
 
-def _upstreams(items: list[UpstreamStatus], now: float) -> str:
+def _upstreams(items: list[UpstreamStatus], now: float, offline: bool) -> str:
     if not items:
         return '<p class="empty">No upstream is configured.</p>'
     rows = []
@@ -89,7 +91,7 @@ def _upstreams(items: list[UpstreamStatus], now: float) -> str:
         rows.append(
             f'<tr data-upstream="{escape(item.name)}"><td><strong>{escape(item.name)}</strong>'
             f"</td><td><code>{escape(item.where)}</code></td>"
-            f'<td class="state">{_badge(item.answering)}{reason}</td>'
+            f'<td class="state">{_badge(item.answering, offline)}{reason}</td>'
             f'<td class="when">{_ago(item.seen_at, now)}</td>'
             f'<td class="num">{item.requests}</td><td class="num">{item.errors}</td></tr>'
         )
@@ -223,14 +225,16 @@ def render_status(view: StatusView, now: float | None = None) -> str:
     now = time.time() if now is None else now
     page, css = _template()
     failing = [u for u in view.upstreams if u.answering is False]
+    offline = view.settings.offline
+    health = "degraded" if failing else "ok"
     return page.substitute(
         css=css,
         version=escape(__version__),
         uptime=_duration(now - view.started_at),
         cache_dir=escape(view.cache.directory),
-        health="degraded" if failing else "ok",
+        health=f"{health}, offline: serving the cache only" if offline else health,
         health_class="bad" if failing else "ok",
-        upstreams=_upstreams(view.upstreams, now),
+        upstreams=_upstreams(view.upstreams, now, offline),
         cache=_cache(view.cache),
         downloads=_downloads(view.downloads),
         profiles=_profiles(view.settings, view.base_url),

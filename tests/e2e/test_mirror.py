@@ -167,6 +167,9 @@ def test_offline_pages_list_only_held_files_with_their_metadata(
             assert metadata.status == 200
             assert b"Metadata-Version" in metadata.body
     assert http_get(f"{offline.url}/simple/").status == 404
+    status = http_get(f"{offline.url}/").body.decode()
+    assert re.search(r'id="health">health: <span class="badge ok">ok, offline: ', status)
+    assert "offline: never contacted" in status
     assert len(mirrored.upstream.request_log()) == requests_before
     assert "Warning" not in {
         k.title() for k in http_get(f"{offline.url}/p/gpu/simple/vpkg/").headers

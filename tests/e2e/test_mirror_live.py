@@ -1,6 +1,7 @@
 """Mirrors beside live services: `import` into a cache a proxy is serving (pip then installs
 the new projects from that proxy), `export` of a cache whose files live in an S3 bucket
 (`[cache.s3]`, the real Ceph RGW), and `mirror`'s progress bar on a real terminal (a pty).
+Also: `export --since`, and a rerun of `mirror` that adds a target and a new release.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import tomli_w
 from .builders import build_wheel
 from .clients import build_marker, http_get, installed_versions, pip_install
 from .cluster_services import ClusterServices, fresh_bucket_name
-from .mirror_support import PROFILES, Mirrored, cli
+from .mirror_support import PROFILES, Mirrored, cli, write_config
 from .proxy_process import ProxyLauncher, proxy_config
 from .upstream_server import Throttle, UpstreamServer
 from .variant_support import PROJECT
@@ -193,3 +194,50 @@ def test_mirror_shows_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     assert re.search(r"/s +\d:\d\d:\d\d", screen)  # the rate, then the time left
     assert not re.search(r"^mirror: \d+/\d+ files, .* of ", screen, re.MULTILINE)  # no plain lines
     assert re.search(r"mirror: 34/34 files, .* 1/1 targets resolved", screen)
+
+
+def test_export_since_a_date_holds_only_what_was_fetched_since(
+    mirrored: Mirrored, tmp_path: Path
+) -> None:
+    whole = tmp_path / "whole"
+    assert cli("export", whole, "--config", mirrored.config).returncode == 0
+    since_then = tmp_path / "since-2000"
+    assert (
+        cli("export", since_then, "--config", mirrored.config, "--since", "2000-01-01").returncode
+        == 0
+    )
+    for part in ("pages", "files"):
+        assert _manifest(since_then)[part] == _manifest(whole)[part]
+    later = tmp_path / "since-2999"
+    assert (
+        cli("export", later, "--config", mirrored.config, "--since", "2999-01-01").returncode == 0
+    )
+    assert (_manifest(later)["pages"], _manifest(later)["files"]) == ([], [])
+    bad = cli("export", tmp_path / "bad", "--config", mirrored.config, "--since", "yesterday")
+    assert bad.returncode == 2
+    assert "--since: not an ISO date 'yesterday'" in bad.stderr
+
+
+def test_a_rerun_adds_targets_and_picks_up_new_releases(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    with UpstreamServer("html") as upstream:
+        upstream.add_dist(build_wheel(wheels, "rerun-app", "1.0"))
+        config = write_config(tmp_path / "rerun.toml", tmp_path / "cache", upstream)
+        first = cli("mirror", "rerun-app", "--config", config, "--profile", "v3cpu")
+        assert first.returncode == 0, first.stderr
+        upstream.add_dist(build_wheel(wheels, "rerun-app", "2.0"))
+        second = cli("mirror", "rerun-app", "--config", config, "--profile", "gpu")
+        assert second.returncode == 0, second.stderr
+    targets = json.loads((tmp_path / "cache" / "mirror" / "targets.json").read_text())["targets"]
+    assert len(targets) == 2  # the first run's target is kept, the second's added
+    wheels_of = {
+        label: [path.rsplit("/", 1)[1] for path in target["files"]]
+        for label, target in targets.items()
+    }
+    assert sorted(wheels_of.values()) == [
+        ["rerun_app-1.0-py3-none-any.whl"],
+        ["rerun_app-2.0-py3-none-any.whl"],
+    ]
+    bundle = tmp_path / "bundle"
+    assert cli("export", bundle, "--config", config).returncode == 0
+    assert len(_manifest(bundle)["files"]) == 4  # both releases and their metadata stay
