@@ -7,6 +7,8 @@ wrong file. Every message is one line naming the key and the bad part.
 
 from __future__ import annotations
 
+from proxy.simple import integrity
+
 
 class StoreError(Exception):
     """Base of every error raised by the file store."""
@@ -36,11 +38,11 @@ class DownloadFailed(StoreError):
     """A download did not produce verified bytes; nothing of it is kept."""
 
 
-class HashMismatch(DownloadFailed):
+class HashMismatch(DownloadFailed, integrity.HashMismatch):
     """The downloaded bytes do not have a hash the index page promised."""
 
 
-class SizeMismatch(DownloadFailed):
+class SizeMismatch(DownloadFailed, integrity.SizeMismatch):
     """The downloaded bytes do not have the size the index page promised."""
 
 

@@ -24,10 +24,9 @@ import cachetools
 from proxy.backend_config import BackendSettings
 from proxy.pages.cache import CachedPage, PageCache, cache_key
 from proxy.simple.filenames import FilenameError
+from proxy.simple.integrity import ContentCheck, ContentMismatch, ExpectedFile
 from proxy.simple.model import DistFile
 from proxy.simple.names import NormalizedName
-from proxy.store.errors import DownloadFailed
-from proxy.store.verify import ContentCheck, ExpectedFile
 from proxy.upstreams.factory import make_upstream
 from proxy.upstreams.offline import OfflineSource
 from proxy.upstreams.page_loader import NOT_FOUND_TTL, UpstreamCounters
@@ -186,29 +185,13 @@ class BackendIndexes:
                 strict=True,
             )
         )
-        version = hashlib.sha256(
-            repr(
-                (family_version, [(n, m.version if m else "-") for n, m in pages.items()])
-            ).encode()
-        ).hexdigest()[:16]
+        version = _selection_version(family_version, pages)
         stale = stale or any(m is not None and m.stale for m in pages.values())
         memo_key = (project, ranking.ordered, version)
         memo = self._selections.get(memo_key)
         if memo is not None:
             return Selection(project, ranking, memo.choices, memo.chosen, version, stale)
-        files: dict[str, dict[Release, list[DistFile]]] = {
-            name: releases_of(project, merged.page) if merged is not None else {}
-            for name, merged in pages.items()
-        }
-        releases = sorted({r for grouped in files.values() for r in grouped})
-        by_name = {b.name: b for b in serving}
-        choices: dict[Release, BackendChoice] = {}
-        chosen: dict[Release, tuple[Backend, tuple[DistFile, ...]]] = {}
-        for release in releases:
-            choice = choose_backend(release, ranking, catalogues)
-            choices[release] = choice
-            if choice.backend is not None:
-                chosen[release] = (by_name[choice.backend], tuple(files[choice.backend][release]))
+        choices, chosen = _choose(project, serving, ranking, catalogues, pages)
         selection = Selection(project, ranking, choices, chosen, version, stale)
         self._selections[memo_key] = selection
         return selection
@@ -290,7 +273,7 @@ class BackendIndexes:
             check = ContentCheck(dist.filename + ".metadata", ExpectedFile(hashes, None))
             check.update(body)
             check.verify()
-        except (UpstreamError, UpstreamNotFound, DownloadFailed) as exc:
+        except (UpstreamError, UpstreamNotFound, ContentMismatch) as exc:
             log.warning("backend metadata of %s unusable: %s", dist.filename, exc)
             return None
         if sha256:
@@ -301,3 +284,33 @@ class BackendIndexes:
 def _requires_dist(metadata: bytes) -> tuple[str, ...]:
     message = BytesHeaderParser().parsebytes(metadata)
     return tuple(str(value) for value in message.get_all("Requires-Dist") or ())
+
+
+def _selection_version(family_version: str, pages: Mapping[str, MergedProject | None]) -> str:
+    """Changes whenever the backends' data or any of their pages of the project changes."""
+    listed = [(name, merged.version if merged else "-") for name, merged in pages.items()]
+    return hashlib.sha256(repr((family_version, listed)).encode()).hexdigest()[:16]
+
+
+def _choose(
+    project: NormalizedName,
+    serving: Sequence[Backend],
+    ranking: BackendRanking,
+    catalogues: Mapping[str, Catalogue],
+    pages: Mapping[str, MergedProject | None],
+) -> tuple[dict[Release, BackendChoice], dict[Release, tuple[Backend, tuple[DistFile, ...]]]]:
+    """Each public release's backend (and why), and the files it is shown with."""
+    files: dict[str, dict[Release, list[DistFile]]] = {
+        name: releases_of(project, merged.page) if merged is not None else {}
+        for name, merged in pages.items()
+    }
+    releases = sorted({r for grouped in files.values() for r in grouped})
+    by_name = {b.name: b for b in serving}
+    choices: dict[Release, BackendChoice] = {}
+    chosen: dict[Release, tuple[Backend, tuple[DistFile, ...]]] = {}
+    for release in releases:
+        choice = choose_backend(release, ranking, catalogues)
+        choices[release] = choice
+        if choice.backend is not None:
+            chosen[release] = (by_name[choice.backend], tuple(files[choice.backend][release]))
+    return choices, chosen

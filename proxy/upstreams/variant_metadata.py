@@ -23,10 +23,9 @@ from proxy.simple.filenames import (
     parse_wheel_filename,
     variants_json_filename,
 )
+from proxy.simple.integrity import ContentCheck, ContentMismatch, ExpectedFile
 from proxy.simple.model import DistFile, ProjectPage
 from proxy.simple.names import NormalizedName
-from proxy.store.errors import DownloadFailed
-from proxy.store.verify import ContentCheck, ExpectedFile
 from proxy.upstreams.projects import MergedProject
 from proxy.upstreams.single_flight import SingleFlight
 from proxy.upstreams.source import UpstreamError, UpstreamNotFound, UpstreamSource
@@ -39,7 +38,7 @@ from proxy.variants.metadata import (
     parse_variants_json,
     render_variants_json,
 )
-from proxy.variants.rewrite import VersionVariants, variant_versions
+from proxy.variants.views import VersionVariants, variant_versions
 
 BUILT_URL_SCHEME = "built:"
 
@@ -106,6 +105,31 @@ def variant_member_cache_key(dist: DistFile) -> str:
     return cache_key("variant-member", "", file_id(dist))
 
 
+def _project_variants(
+    results: Mapping[str, tuple[VersionVariants, bytes | None]],
+) -> ProjectVariants:
+    """Each version's metadata and variants.json bytes, as one versioned value."""
+    by_version = {version: info for version, (info, _) in results.items()}
+    listed = [(info.source, body) for info, body in results.values()]
+    raw = {
+        source.filename: body for source, body in listed if source is not None and body is not None
+    }
+    built = {
+        file_id(source): body
+        for source, body in listed
+        if source is not None and body is not None and is_built(source)
+    }
+    digest = hashlib.sha256(
+        repr(
+            sorted(
+                (version, hashlib.sha256(body).hexdigest() if body else info.problem)
+                for version, (info, body) in results.items()
+            )
+        ).encode()
+    ).hexdigest()[:16]
+    return ProjectVariants(by_version, digest, raw, built)
+
+
 class VariantMetadata:
     def __init__(
         self,
@@ -143,26 +167,7 @@ class VariantMetadata:
         results = await asyncio.gather(
             *(self._one_version(merged, version, source) for version, source in versions.items())
         )
-        by_version = {version: info for version, (info, _) in zip(versions, results, strict=True)}
-        raw = {
-            info.source.filename: body
-            for info, body in results
-            if info.source is not None and body is not None
-        }
-        digest = hashlib.sha256(
-            repr(
-                sorted(
-                    (v, hashlib.sha256(b).hexdigest() if b else i.problem)
-                    for v, (i, b) in zip(versions, results, strict=True)
-                )
-            ).encode()
-        ).hexdigest()[:16]
-        built = {
-            file_id(info.source): body
-            for info, body in results
-            if info.source is not None and body is not None and is_built(info.source)
-        }
-        result = ProjectVariants(by_version, digest, raw, built)
+        result = _project_variants(dict(zip(versions, results, strict=True)))
         # Content-addressed (a sha256 on the page, nothing built): valid as long as the page.
         timeless = all(
             source is not None and "sha256" in source.hashes and not is_built(source)
@@ -203,7 +208,7 @@ class VariantMetadata:
             return self._problem(merged.name, version, "variants.json not listed"), None
         try:
             body = await self.fetch_listed(located.upstream, source)
-        except (UpstreamError, UpstreamNotFound, DownloadFailed) as exc:
+        except (UpstreamError, UpstreamNotFound, ContentMismatch) as exc:
             return self._problem(merged.name, version, f"variants.json unusable: {exc}"), None
         try:
             doc = parse_variants_json(body)
