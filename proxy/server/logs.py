@@ -218,7 +218,11 @@ class AccessLog:
             reason,
             client_left,
         )
-        self._pending.append(json_line(fields) if self._json else text_line(fields))
+        self._queue(json_line(fields) if self._json else text_line(fields))
+
+    def _queue(self, line: str) -> None:
+        """Keep a line for the next batched write (written at once when the batch is full)."""
+        self._pending.append(line)
         if len(self._pending) >= FLUSH_LINES:
             self.flush()
         elif not self._flush_scheduled:
