@@ -1,11 +1,14 @@
 """The documents a newcomer follows name what exists: the e2e README's module table, the
-README's set-up commands and its on-disk layout."""
+README's set-up commands, its module map and its on-disk layout."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+from proxy.mirror.importer import IMPORT_LOCK, STAGING
+from proxy.mirror.record import record_path
+from proxy.pages.cache import PAGE_CACHE_DIR
 from proxy.store.local_disk import FILES_FORMAT
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,3 +44,32 @@ def test_readme_on_disk_layout_matches_the_code() -> None:
     assert f"files/{FILES_FORMAT}/<shard>/<key>" in layout
     for name in ("lock", "index.sqlite3", "tmp/"):
         assert name in layout
+
+
+def readme_section(title: str) -> str:
+    readme = (REPO / "README.md").read_text()
+    return readme.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+
+
+def test_readme_module_map_names_every_folder_of_proxy_and_nothing_else() -> None:
+    module_map = readme_section("Development").split("tests/unit/", 1)[0]
+    named = set(re.findall(r"^      (\w+)/ ", module_map, re.MULTILINE))
+    proxy = REPO / "proxy"
+    folders = {path.name for path in proxy.iterdir() if (path / "__init__.py").exists()}
+    assert named == folders
+
+
+def test_readme_module_map_names_only_existing_modules() -> None:
+    module_map = readme_section("Development").split("tests/unit/", 1)[0]
+    named = set(re.findall(r"\b([\w/]+\.py)\b", module_map))
+    assert named, "the module map names modules"
+    proxy = REPO / "proxy"
+    missing = {name for name in named if not list(proxy.rglob(name.rsplit("/", 1)[-1]))}
+    assert missing == set()
+
+
+def test_readme_on_disk_layout_names_every_cache_folder_the_code_writes(tmp_path: Path) -> None:
+    layout = readme_section("On-disk cache layout")
+    mirror_record = record_path(tmp_path).relative_to(tmp_path).as_posix()
+    for name in (f"{PAGE_CACHE_DIR}/", "store/", f"{STAGING}/", IMPORT_LOCK, mirror_record):
+        assert f"\n      {name}" in layout, name
