@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from proxy.pages.format import PAGE_FORMAT
 from proxy.store.errors import InvalidKeyError
@@ -46,8 +46,19 @@ class BundleError(Exception):
     """A bundle that cannot be imported; the message names the bad member or field."""
 
 
+class _NamedByContent:
+    """A bundle member: named by its bytes' sha256 in its folder (`MEMBER_RE`)."""
+
+    folder: ClassVar[str]
+    sha256: str
+
+    @property
+    def member(self) -> str:
+        return f"{self.folder}/{self.sha256}"
+
+
 @dataclass(frozen=True)
-class PageEntry:
+class PageEntry(_NamedByContent):
     kind: str
     upstream: str
     name: str
@@ -58,21 +69,15 @@ class PageEntry:
     fetched_at: float
     sha256: str
     size: int
-
-    @property
-    def member(self) -> str:
-        return f"pages/{self.sha256}"
+    folder: ClassVar[str] = "pages"
 
 
 @dataclass(frozen=True)
-class FileEntry:
+class FileEntry(_NamedByContent):
     key: str
     sha256: str
     size: int
-
-    @property
-    def member(self) -> str:
-        return f"files/{self.sha256}"
+    folder: ClassVar[str] = "files"
 
 
 @dataclass(frozen=True)

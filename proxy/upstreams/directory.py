@@ -77,8 +77,10 @@ class DirectorySource:
         self, settings: DirectorySettings, scanner: DirectoryScanner | None = None
     ) -> None:
         self.settings = settings
+        self.name = settings.name
+        self.ttl = settings.ttl
+        self.index_url = self._base = settings.path.as_uri().rstrip("/") + "/"
         self.scanner = scanner or DirectoryScanner(settings.path)
-        self._base = settings.path.as_uri().rstrip("/") + "/"
         # variants.json files built from wheels (no file on disk), per project: relative path
         # -> bytes. Written by page builds in worker threads, read on the loop: under a lock.
         self._built: dict[NormalizedName, dict[str, bytes]] = {}
@@ -88,18 +90,6 @@ class DirectorySource:
         self._pages: cachetools.LRUCache[str, tuple[tuple[LocalFile, ...], bytes]] = (
             cachetools.LRUCache(PAGE_MEMO_ENTRIES)
         )
-
-    @property
-    def name(self) -> str:
-        return self.settings.name
-
-    @property
-    def ttl(self) -> float:
-        return self.settings.ttl
-
-    @property
-    def index_url(self) -> str:
-        return self._base
 
     def project_url(self, project: NormalizedName) -> str:
         return f"{self._base}{project}/"

@@ -15,61 +15,21 @@ import zlib
 from dataclasses import dataclass
 from typing import NamedTuple
 
-EOCD = struct.Struct("<IHHHHIIH")
-
-
-EOCD_SIGNATURE = 0x06054B50
-
-
-ZIP64_LOCATOR = struct.Struct("<IIQI")
-
-
-ZIP64_LOCATOR_SIGNATURE = 0x07064B50
-
-
-ZIP64_EOCD = struct.Struct("<IQHHIIQQQQ")
-
-
-ZIP64_EOCD_SIGNATURE = 0x06064B50
-
-
-CENTRAL_ENTRY = struct.Struct("<IHHHHHHIIIHHHHHII")
-
-
-CENTRAL_ENTRY_SIGNATURE = 0x02014B50
-
-
-LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
-
-
-LOCAL_HEADER_SIGNATURE = 0x04034B50
-
-
+# Each record's layout and the signature it starts with.
+EOCD, EOCD_SIGNATURE = struct.Struct("<IHHHHIIH"), 0x06054B50
+ZIP64_LOCATOR, ZIP64_LOCATOR_SIGNATURE = struct.Struct("<IIQI"), 0x07064B50
+ZIP64_EOCD, ZIP64_EOCD_SIGNATURE = struct.Struct("<IQHHIIQQQQ"), 0x06064B50
+CENTRAL_ENTRY, CENTRAL_ENTRY_SIGNATURE = struct.Struct("<IHHHHHHIIIHHHHHII"), 0x02014B50
+LOCAL_HEADER, LOCAL_HEADER_SIGNATURE = struct.Struct("<IHHHHHIIIHH"), 0x04034B50
 EXTRA_FIELD_HEADER = struct.Struct("<HH")
-
-
 ZIP64_EXTRA_ID = 0x0001
-
-
 MAX_COMMENT_LENGTH = 0xFFFF
-
-
 # The EOCD starts at most this many bytes before the end of the file.
 EOCD_SEARCH_WINDOW = EOCD.size + MAX_COMMENT_LENGTH
-
-
 FLAG_ENCRYPTED = 0x0001
-
-
 FLAG_UTF8_NAME = 0x0800
-
-
 METHOD_STORED = 0
-
-
 METHOD_DEFLATE = 8
-
-
 METHOD_NAMES = {
     1: "shrink",
     6: "implode",
