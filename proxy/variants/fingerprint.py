@@ -206,31 +206,42 @@ class HardwareSpec:
     none: bool = False
 
     def __post_init__(self) -> None:
-        given = self.cpu is not None or self.cuda is not None or self.sm is not None
-        if self.none and (given or self.properties):
-            raise HardwareSpecError("invalid hardware spec: 'none' cannot be combined with keys")
-        if not self.none and not (given or self.properties):
-            raise HardwareSpecError("empty hardware spec: expected key=value pairs or 'none'")
+        self._check_none_or_keys()
         if self.cpu is not None:
             object.__setattr__(self, "cpu", _canonical_cpu(self.cpu))
         if self.cuda is not None and not all(0 <= part <= 999 for part in self.cuda):
             raise HardwareSpecError(f"invalid cuda={_format_version(self.cuda)!r}")
         if self.sm is not None:
-            text = _format_version(self.sm)
-            if not (0 <= self.sm[0] <= 99 and 0 <= self.sm[1] <= 9):
-                raise HardwareSpecError(f"invalid sm={text!r}: expected e.g. 9.0")
-            if self.sm < nvidia.LOWEST_COMPUTE_CAPABILITY:
-                raise HardwareSpecError(
-                    f"invalid sm={text!r}: the nvidia provider knows compute capability 5.0 and up"
-                )
+            _check_compute_capability(self.sm)
         for prop in self.properties:
-            try:
-                check_name("namespace", prop.namespace)
-                check_name("feature", prop.feature)
-                check_value(prop.value)
-            except PropertyError as error:
-                raise HardwareSpecError(f"invalid prop={str(prop)!r}: {error}") from None
+            _check_spec_property(prop)
         object.__setattr__(self, "properties", tuple(dict.fromkeys(self.properties)))
+
+    def _check_none_or_keys(self) -> None:
+        given = self.cpu is not None or self.cuda is not None or self.sm is not None
+        if self.none and (given or self.properties):
+            raise HardwareSpecError("invalid hardware spec: 'none' cannot be combined with keys")
+        if not self.none and not (given or self.properties):
+            raise HardwareSpecError("empty hardware spec: expected key=value pairs or 'none'")
+
+
+def _check_compute_capability(sm: Version2) -> None:
+    text = _format_version(sm)
+    if not (0 <= sm[0] <= 99 and 0 <= sm[1] <= 9):
+        raise HardwareSpecError(f"invalid sm={text!r}: expected e.g. 9.0")
+    if sm < nvidia.LOWEST_COMPUTE_CAPABILITY:
+        raise HardwareSpecError(
+            f"invalid sm={text!r}: the nvidia provider knows compute capability 5.0 and up"
+        )
+
+
+def _check_spec_property(prop: VariantProperty) -> None:
+    try:
+        check_name("namespace", prop.namespace)
+        check_name("feature", prop.feature)
+        check_value(prop.value)
+    except PropertyError as error:
+        raise HardwareSpecError(f"invalid prop={str(prop)!r}: {error}") from None
 
 
 def _parse_version2(key: str, text: str, pattern: re.Pattern[str], example: str) -> Version2:
