@@ -30,6 +30,7 @@ from proxy.upstream_config import DirectorySettings as DirectorySettings
 from proxy.upstream_config import UpstreamConfig as UpstreamConfig
 from proxy.upstream_config import UpstreamSettings as UpstreamSettings
 from proxy.upstream_config import upstream_list, upstream_pins
+from proxy.variants.sources import ClientRule as ClientRule
 
 if TYPE_CHECKING:
     from proxy.backend_config import BackendSettings
@@ -48,12 +49,6 @@ class ProfileSettings:
     name: str
     hw: str | None
     properties: tuple[str, ...] | None
-
-
-@dataclass(frozen=True)
-class ClientRule:
-    network: ipaddress.IPv4Network | ipaddress.IPv6Network
-    profile: str
 
 
 @dataclass(frozen=True)

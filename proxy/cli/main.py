@@ -4,16 +4,16 @@ import | yank | remove`."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 
 from proxy.backend_config import BackendSettings
 from proxy.cli import local_index
+from proxy.cli.explain import add_explain_command, explain_command
 from proxy.cli.mirror_commands import MIRROR_COMMANDS, add_mirror_commands
+from proxy.cli.options import fail
 from proxy.config import ConfigError, load_settings
 
 
@@ -62,28 +62,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     detect.add_argument("--config", help="TOML configuration file (for its [[backends]])")
 
-    explain = commands.add_parser(
-        "explain", help="show, per version, which file a legacy client gets and why"
-    )
-    explain.add_argument("project")
-    which = explain.add_mutually_exclusive_group()
-    which.add_argument("--profile", help="a [profiles.NAME] of the config")
-    which.add_argument("--hw", help="a hardware spec, e.g. cpu=x86_64_v3,cuda=12.8,sm=9.0")
-    which.add_argument(
-        "--properties",
-        nargs="+",
-        metavar="PROPERTY",
-        help="'namespace :: feature :: value' items, most preferred first",
-    )
-    explain.add_argument("--config", help="TOML configuration file")
-    explain.add_argument("--upstream", action="append", default=[], metavar="URL")
-    explain.add_argument("--cache-dir", help="cache directory")
-    explain.add_argument(
-        "--all",
-        action="store_true",
-        dest="show_all",
-        help="list every version and file (a large project is summarised by default)",
-    )
+    add_explain_command(commands)
 
     invalidate = commands.add_parser(
         "invalidate", help="forget one project's cached page in a running proxy"
@@ -108,8 +87,7 @@ def _serve_command(args: argparse.Namespace) -> int:
             offline=args.offline,
         )
     except ConfigError as exc:
-        print(f"variant-proxy: config error: {exc}", file=sys.stderr)
-        return 2
+        return fail(f"config error: {exc}", 2)
     from proxy.server.run import serve
 
     return serve(settings)
@@ -122,14 +100,9 @@ def _invalidate_command(args: argparse.Namespace) -> int:
         with urllib.request.urlopen(request, timeout=30) as response:
             answer = json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        print(
-            f"variant-proxy: {url}: {exc.code} {exc.read().decode(errors='replace').strip()}",
-            file=sys.stderr,
-        )
-        return 1
+        return fail(f"{url}: {exc.code} {exc.read().decode(errors='replace').strip()}")
     except urllib.error.URLError as exc:
-        print(f"variant-proxy: cannot reach {args.proxy}: {exc.reason}", file=sys.stderr)
-        return 1
+        return fail(f"cannot reach {args.proxy}: {exc.reason}")
     print(f"invalidated {answer['invalidated']}")
     return 0
 
@@ -142,8 +115,7 @@ def _detect_command(args: argparse.Namespace) -> int:
     try:
         backends = _detect_backends(args)
     except ConfigError as exc:
-        print(f"variant-proxy: config error: {exc}", file=sys.stderr)
-        return 2
+        return fail(f"config error: {exc}", 2)
     detection = detect_hardware()
     if args.format == "text":
         print(detect_report(detection, args.proxy, full=args.full), end="")
@@ -160,54 +132,6 @@ def _detect_backends(args: argparse.Namespace) -> tuple[BackendSettings, ...]:
     return load_settings(args.config, upstream_urls=["http://127.0.0.1/"]).backends
 
 
-def _explain_command(args: argparse.Namespace) -> int:
-    from proxy.cli.explain import explain
-    from proxy.server.state import ProxyState
-    from proxy.upstreams.projects import ProjectNotFound
-    from proxy.upstreams.source import UpstreamError
-    from proxy.variants.fingerprint import (
-        FingerprintError,
-        expand_hardware_spec,
-        parse_hardware_spec,
-        parse_properties_header,
-    )
-
-    try:
-        settings = load_settings(args.config, upstream_urls=args.upstream, cache_dir=args.cache_dir)
-        state = ProxyState(settings)
-        if args.profile is not None:
-            if args.profile not in state.profiles:
-                raise FingerprintError(f"unknown profile {args.profile!r}")
-            fingerprint, source = state.profiles[args.profile], f"profile {args.profile}"
-        elif args.hw is not None:
-            fingerprint, source = expand_hardware_spec(parse_hardware_spec(args.hw)), "--hw"
-        elif args.properties is not None:
-            fingerprint = parse_properties_header(", ".join(args.properties))
-            source = "--properties"
-        else:
-            fingerprint, source = None, "none (no --profile, --hw or --properties)"
-    except (ConfigError, FingerprintError) as exc:
-        print(f"variant-proxy: {exc}", file=sys.stderr)
-        return 2
-
-    async def run() -> str:
-        await state.start(open_store=False)
-        try:
-            return await explain(state, args.project, fingerprint, source, show_all=args.show_all)
-        finally:
-            await state.close()
-
-    try:
-        print(asyncio.run(run()), end="")
-    except ProjectNotFound:
-        print(f"variant-proxy: no upstream has project {args.project!r}", file=sys.stderr)
-        return 1
-    except UpstreamError as exc:
-        print(f"variant-proxy: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     if args.command == "serve":
@@ -215,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "detect":
         return _detect_command(args)
     if args.command == "explain":
-        return _explain_command(args)
+        return explain_command(args)
     if args.command == "invalidate":
         return _invalidate_command(args)
     if args.command in MIRROR_COMMANDS:

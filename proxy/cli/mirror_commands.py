@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from proxy.cli.options import cache_options
 from proxy.config import ConfigError, Settings, load_settings
 
 
@@ -24,7 +25,7 @@ def add_mirror_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     mirror.add_argument("--platform", action="append", default=[], metavar="TAG")
     mirror.add_argument("--proxy", metavar="URL", help="a running proxy (default: in-process)")
     mirror.add_argument("--jobs", type=int, default=8, help="files fetched at once (default 8)")
-    _cache_options(mirror, upstream=True)
+    cache_options(mirror, upstream=True)
 
     export = commands.add_parser("export", help="write the cache (or part) as a bundle")
     export.add_argument("bundle", metavar="BUNDLE", help="a directory or a .tar file")
@@ -34,18 +35,11 @@ def add_mirror_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "--static", action="store_true", help="write a static PEP 503 tree instead of a bundle"
     )
     export.add_argument("--profile", action="append", default=[], metavar="NAME")
-    _cache_options(export, upstream=False)
+    cache_options(export, upstream=False)
 
     imported = commands.add_parser("import", help="check a bundle and merge it into the cache")
     imported.add_argument("bundle", metavar="BUNDLE")
-    _cache_options(imported, upstream=False)
-
-
-def _cache_options(parser: argparse.ArgumentParser, *, upstream: bool) -> None:
-    parser.add_argument("--config", help="TOML configuration file")
-    parser.add_argument("--cache-dir", help="cache directory")
-    if upstream:
-        parser.add_argument("--upstream", action="append", default=[], metavar="URL")
+    cache_options(imported, upstream=False)
 
 
 def _settings(args: argparse.Namespace) -> Settings:

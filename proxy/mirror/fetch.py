@@ -101,6 +101,7 @@ def in_process_fetcher(state: ProxyState, base_url: str) -> FetchOne:
     the bytes over loopback to ourselves (half the copying)."""
     from aiohttp import web
 
+    from proxy.pipeline import FileNotListed
     from proxy.server.file_routes import cache_listed_file, project_from_path
     from proxy.upstreams.source import UpstreamError
 
@@ -115,7 +116,7 @@ def in_process_fetcher(state: ProxyState, base_url: str) -> FetchOne:
                 parts[3],
                 metadata=parts[4].endswith(".metadata"),
             )
-        except (web.HTTPException, UpstreamError, DownloadFailed) as exc:
+        except (web.HTTPException, FileNotListed, UpstreamError, DownloadFailed) as exc:
             raise FetchError(f"{item.what}: {exc}"[:300]) from None
 
     return fetch

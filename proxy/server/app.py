@@ -1,6 +1,6 @@
-"""The aiohttp application: routes, the one place errors become HTTP answers, access logs,
-and the small admin, health and metrics endpoints. Pages live in `page_routes`, files in
-`file_routes`, everything the running proxy owns in `state`.
+"""The aiohttp application: routes, the middleware that turns errors into HTTP answers (by
+the table in `errors`), and the small admin, health and metrics endpoints. Pages live in
+`page_routes`, files in `file_routes`, everything the running proxy owns in `state`.
 """
 
 from __future__ import annotations
@@ -17,18 +17,15 @@ from proxy import __version__
 from proxy.config import Settings
 from proxy.server.backend_routes import add_backend_routes
 from proxy.server.cluster_routes import peer_file_handler
+from proxy.server.errors import BadRequest, error_answer
 from proxy.server.file_routes import file_handler
 from proxy.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from proxy.server.page_routes import page_handler, variants_json_handler
 from proxy.server.responses import error_response
-from proxy.server.state import CLIENT_ERRORS, STATE, BadRequest, ProxyState
+from proxy.server.state import STATE, ProxyState
 from proxy.server.status_page import status_handler
 from proxy.server.upload_routes import add_upload_routes
 from proxy.simple.names import normalize_name
-from proxy.store.file_store import DownloadFailed
-from proxy.upstreams.offline import NotInMirror
-from proxy.upstreams.projects import ProjectNotFound
-from proxy.upstreams.source import UpstreamError, UpstreamNotFound
 
 # -- middleware: errors -> HTTP answers --------------------------------------------------
 
@@ -41,18 +38,11 @@ async def error_middleware(
     `logs.AccessLog` once the answer is sent (`count_request` feeds the metrics)."""
     try:
         return await handler(request)
-    except CLIENT_ERRORS as exc:
-        return error_response(400, str(exc))
-    except ProjectNotFound as exc:
-        return error_response(404, f"no upstream has project {exc}")
-    except UpstreamNotFound:
-        return error_response(404, "not found upstream")
-    except NotInMirror as exc:
-        return error_response(404, str(exc))
-    except UpstreamError as exc:
-        return error_response(504 if exc.timed_out else 502, str(exc))
-    except DownloadFailed as exc:
-        return error_response(502, str(exc))
+    except Exception as exc:
+        response = error_answer(exc)
+        if response is None:
+            raise
+        return response
 
 
 def request_counter(app: web.Application) -> Callable[[BaseRequest, web.StreamResponse, str], None]:

@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from proxy.server.state import STATE, BadRequest
+from proxy.server.errors import BadRequest
+from proxy.server.state import STATE
 from proxy.store.file_store import DownloadFailed, check_key
 
 log = logging.getLogger("variant_proxy")

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
-from proxy.server.state import STATE, BadRequest, ProxyState
+from proxy.server.errors import BadRequest
+from proxy.server.state import STATE, ProxyState
 from proxy.simple.model import DistFile
 from proxy.simple.names import NormalizedName, normalize_name
 from proxy.store.backend import Blob
 from proxy.store.file_store import DownloadFailed, ExpectedFile
 from proxy.upstreams.offline import NotInMirror
-from proxy.upstreams.projects import Located, MergedProject, ProjectNotFound
+from proxy.upstreams.projects import Located
 from proxy.upstreams.source import redact
 from proxy.urls.links import FILE_ID_RE, FILENAME_RE, metadata_id, metadata_url
 
@@ -44,7 +45,7 @@ async def file_handler(request: web.Request) -> web.StreamResponse:
         stored = await state.store.lookup(ident)
         if stored is not None:
             return await _serve_stored(request, state, stored.blob)
-    located = await locate(state, project, ident)
+    located = await state.pipeline.locate(project, ident)
     dist = located.dist
     if wants_metadata and not dist.core_metadata:
         raise web.HTTPNotFound(text="this file has no metadata file upstream\n")
@@ -82,7 +83,7 @@ async def cache_listed_file(
 ) -> int:
     """Put a listed file (or its metadata) into the store as a GET of it would, without
     sending it anywhere (the in-process mirror); its size. Raises like the route."""
-    located = await locate(state, project, ident)
+    located = await state.pipeline.locate(project, ident)
     if metadata and not located.dist.core_metadata:
         raise web.HTTPNotFound(text="this file has no metadata file upstream\n")
     target = file_target(located.dist, ident, metadata=metadata)
@@ -145,23 +146,6 @@ def requested_range(request: web.Request, length: int | None) -> tuple[int, int]
     if start >= stop:
         raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{length}"})
     return start, stop
-
-
-async def locate(state: ProxyState, project: NormalizedName, ident: str) -> Located:
-    """Find a file on the project's page (or a backend's): the proxy fetches only what a
-    page listed."""
-    located: Located | None = None
-    try:
-        merged: MergedProject = await state.page_service.get(project)
-        located = merged.files.get(ident)
-    except ProjectNotFound:
-        if state.backends is None:
-            raise
-    if located is None and state.backends is not None:
-        located = await state.backends.locate(project, ident)
-    if located is None:
-        raise web.HTTPNotFound(text=f"no file {ident} is listed for project {project}\n")
-    return located
 
 
 async def _serve_stored(

@@ -1,8 +1,7 @@
 """The state one running proxy owns: settings, HTTP session, caches, store, metrics.
 
 Created at start-up, reached by every handler through `request.app[STATE]`, closed at
-shutdown. Errors that handlers raise for bad input are defined here too, so every route
-module can raise them without importing the application.
+shutdown. The errors handlers raise become HTTP answers in `proxy.server.errors`.
 """
 
 from __future__ import annotations
@@ -22,15 +21,16 @@ from aiohttp import web
 from proxy.config import ConfigError, Settings
 from proxy.local.publish import LocalIndex
 from proxy.pages.cache import PAGE_CACHE_DIR, PageCache
+from proxy.pipeline import Pipeline
 from proxy.server.activity import DownloadWatch, RecentErrors
 from proxy.server.http_cache import PageBody
 from proxy.server.logs import LOGGER_NAME
 from proxy.server.metrics import Metrics, ScrapeSource
 from proxy.server.upstream_status import UpstreamWatch
-from proxy.simple.api import PageFormat, UnknownFormat
+from proxy.simple.api import PageFormat
 from proxy.simple.names import normalize_name
 from proxy.simple.root_index import BuiltIndex, build_index
-from proxy.store.file_store import FileStore, InvalidKeyError
+from proxy.store.file_store import FileStore
 from proxy.upstreams.backends import BackendIndexes
 from proxy.upstreams.directory import open_local_index
 from proxy.upstreams.factory import make_upstream
@@ -42,9 +42,8 @@ from proxy.upstreams.remote_wheel_reader import read_variant_member
 from proxy.upstreams.source import UpstreamSource
 from proxy.upstreams.variant_metadata import VariantMetadata
 from proxy.urls.links import file_id, metadata_id
-from proxy.urls.paths import BadPath
 from proxy.variants.fingerprint import Fingerprint, FingerprintError, profile_fingerprint
-from proxy.variants.properties import PropertyError
+from proxy.variants.sources import FingerprintResolver
 
 if TYPE_CHECKING:
     from proxy.cluster.files import ClusterFiles
@@ -54,21 +53,6 @@ if TYPE_CHECKING:
 RENDER_CACHE_BYTES = 24 * 1024 * 1024
 # At shutdown: how long running requests, then running downloads, may take to finish.
 SHUTDOWN_GRACE_S = 10.0
-
-
-class BadRequest(Exception):
-    """Malformed client input; answered 400 with the message."""
-
-
-# Malformed client input of every kind: answered 400 with the one-line reason.
-CLIENT_ERRORS = (
-    BadRequest,
-    BadPath,
-    FingerprintError,
-    PropertyError,
-    InvalidKeyError,
-    UnknownFormat,
-)
 
 
 @dataclass(frozen=True)
@@ -101,6 +85,10 @@ class ProxyState:
         self.backends: BackendIndexes | None = None
         self.local_index: LocalIndex | None = None
         self.profiles = build_profiles(settings)
+        self.fingerprints = FingerprintResolver.configure(
+            settings, self.profiles, self.detected_fingerprint
+        )
+        self._pipeline: Pipeline | None = None
         self.variant_metadata = VariantMetadata(
             self.page_cache,
             build_missing=settings.build_missing_variants_json,
@@ -151,6 +139,12 @@ class ProxyState:
         assert self.pages is not None, "the proxy has not started"
         return self.pages
 
+    @property
+    def pipeline(self) -> Pipeline:
+        """Fingerprint -> project view -> variants -> view, for routes, explain and mirror."""
+        assert self._pipeline is not None, "the proxy has not started"
+        return self._pipeline
+
     async def start(self, *, open_store: bool = True) -> None:
         if open_store:
             # First: a store another process holds stops the start before anything is opened.
@@ -192,6 +186,14 @@ class ProxyState:
                 index_ttl=self.settings.index_ttl,
                 offline=self.settings.offline,
             )
+        self._pipeline = Pipeline(
+            self.pages,
+            self.variant_metadata,
+            self.fingerprints,
+            backends=self.backends,
+            # Offline, pages list only what the cache holds (known only with the store open).
+            held_only=self.held_only if self.settings.offline and open_store else None,
+        )
         if self.settings.detect_local:
             # py-cpuinfo can take a second: never on the event loop of a serving request.
             await asyncio.to_thread(self.detected_fingerprint)
