@@ -30,6 +30,7 @@ from proxy.server.upstream_status import UpstreamWatch
 from proxy.simple.api import PageFormat
 from proxy.simple.names import normalize_name
 from proxy.simple.root_index import BuiltIndex, build_index
+from proxy.store.factory import make_file_store
 from proxy.store.file_store import FileStore
 from proxy.upstreams.backends import BackendIndexes
 from proxy.upstreams.directory import open_local_index
@@ -77,9 +78,7 @@ class ProxyState:
         self.settings = settings
         self.session: aiohttp.ClientSession | None = None
         self.page_cache = PageCache(settings.cache_dir / PAGE_CACHE_DIR)
-        self.store = FileStore(
-            settings.cache_dir / "store", settings.max_size if settings.max_size > 0 else None
-        )
+        self.store = make_file_store(settings)
         self.upstreams: tuple[UpstreamSource, ...] = ()
         self.pages: ProjectPages | None = None
         self.backends: BackendIndexes | None = None
