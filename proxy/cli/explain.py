@@ -15,7 +15,6 @@ from proxy.server.state import ProxyState
 from proxy.simple.names import normalize_name
 from proxy.variants.explanation import format_view
 from proxy.variants.fingerprint import PROPERTIES_HEADER, Fingerprint, FingerprintError
-from proxy.variants.sources import ResolvedFingerprint
 
 __all__ = ["add_explain_command", "explain", "explain_command", "format_view"]
 
@@ -55,9 +54,13 @@ def resolve_flags(state: ProxyState, args: argparse.Namespace) -> tuple[Fingerpr
     """The fingerprint the flags name, by the server's source order, and its source in the
     flags' words (raises FingerprintError)."""
     headers = {PROPERTIES_HEADER: ", ".join(args.properties)} if args.properties else {}
-    resolved: ResolvedFingerprint = state.fingerprints.resolve(
-        headers, profile=args.profile, spec=args.hw
-    )
+    try:
+        resolved = state.fingerprints.resolve(headers, profile=args.profile, spec=args.hw)
+    except FingerprintError as exc:
+        # The header stands for --properties here: name the flag the user typed.
+        raise FingerprintError(
+            str(exc).replace(f"{PROPERTIES_HEADER} header:", "--properties:", 1)
+        ) from None
     if args.profile is not None:
         return resolved.fingerprint, f"profile {args.profile}"
     return resolved.fingerprint, _SOURCE_NAMES.get(resolved.source, resolved.source)
