@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import TYPE_CHECKING
 
-from proxy.cli.explain_backends import format_backend_section
 from proxy.cli.options import cache_options, fail
 from proxy.config import ConfigError, load_settings
-from proxy.server.state import ProxyState
-from proxy.simple.names import normalize_name
-from proxy.variants.explanation import format_view
 from proxy.variants.fingerprint import PROPERTIES_HEADER, Fingerprint, FingerprintError
 
-__all__ = ["add_explain_command", "explain", "explain_command", "format_view"]
+if TYPE_CHECKING:
+    from proxy.server.state import ProxyState
+
+__all__ = ["add_explain_command", "explain", "explain_command"]
 
 # How explain names the fingerprint's source (its flags stand for the request's parts).
 _SOURCE_NAMES = {
@@ -67,6 +67,8 @@ def resolve_flags(state: ProxyState, args: argparse.Namespace) -> tuple[Fingerpr
 
 
 def explain_command(args: argparse.Namespace) -> int:
+    # The server's state only for this command: the others start without it.
+    from proxy.server.state import ProxyState
     from proxy.upstreams.projects import ProjectNotFound
     from proxy.upstreams.source import UpstreamError
 
@@ -102,6 +104,10 @@ async def explain(
     show_all: bool = False,
 ) -> str:
     """The legacy view of `project` for `fingerprint`, as the server makes it, explained."""
+    from proxy.cli.explain_backends import format_backend_section
+    from proxy.simple.names import normalize_name
+    from proxy.variants.explanation import format_view
+
     name = normalize_name(project)
     pipeline = state.pipeline
     data = await pipeline.project(name, fingerprint)
