@@ -26,9 +26,6 @@ MAX_LINES = 400
 # as soon as its code is within the limits (a test below fails while a stale one remains);
 # nothing may be added. The list is printed on every run (a warning) until it is empty.
 TEMPORARY_EXCEPTIONS: dict[str, str] = {
-    "server/page_routes.py:page_handler": "pipe (issue 7)",
-    "variants/sources.py:resolve_fingerprint": "pipe (issue 7)",
-    "variants/fingerprint.py:HardwareSpec.__post_init__": "pipe (issue 7)",
     "variants/explanation.py:_platform_lines": "hotpages (issue 9)",
     "variants/parsing.py:parse_variants_json": "hotpages (issue 9)",
     "variants/parsing.py:_static_properties": "hotpages (issue 9)",
