@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, replace
 from typing import TypeVar
 
 from proxy.pages.cache import CachedPage, PageCache, cache_key, is_fresh
@@ -75,25 +75,17 @@ class UpstreamCounters:
         self.last_answer[upstream] = time.time()
 
 
+@dataclass(eq=False)
 class PageLoader:
     """Loads upstream pages through the local page cache (and the replicas' shared one)."""
 
-    def __init__(
-        self,
-        cache: PageCache,
-        counters: UpstreamCounters,
-        *,
-        serve_stale: bool,
-        clock: Callable[[], float] = time.time,
-        shared: SharedPages | None = None,
-        offline: bool = False,
-    ) -> None:
-        self.cache = cache
-        self.counters = counters
-        self._serve_stale = serve_stale
-        self._clock = clock
-        self._shared = shared
-        self._offline = offline
+    cache: PageCache
+    counters: UpstreamCounters
+    _: KW_ONLY
+    serve_stale: bool
+    clock: Callable[[], float] = time.time
+    shared: SharedPages | None = None
+    offline: bool = False
 
     async def load(
         self,
@@ -107,8 +99,8 @@ class PageLoader:
         """This upstream's page: cached if fresh, else revalidated; None when it has none."""
         key = cache_key(kind, upstream.name, name)
         cached = self.cache.get(key)
-        now = self._clock()
-        if self._offline:  # what the mirror holds, as it is: never stale, never fetched
+        now = self.clock()
+        if self.offline:  # what the mirror holds, as it is: never stale, never fetched
             self.counters.page_hits += cached is not None
             # Read from the cache again now and then: an import beside this proxy adds pages.
             return _held(upstream, cached, now + OFFLINE_RECHECK_S)
@@ -186,13 +178,13 @@ class PageLoader:
         (the failure logged) when there is none or stale pages are not served."""
         upstream = fetch.upstream.name
         self.counters.error(upstream, reason)
-        if usable is None or not self._serve_stale:
+        if usable is None or not self.serve_stale:
             log.warning("upstream failure: %s", reason, extra={"fields": {"upstream": upstream}})
             return None
         log.warning(
             "upstream failure: %s; serving the cached page from %.0f s ago (stale)",
             reason,
-            self._clock() - usable.fetched_at,
+            self.clock() - usable.fetched_at,
             extra={"fields": {"upstream": upstream, "stale": True}},
         )
         until = fetch.now + min(fetch.ttl, NOT_FOUND_TTL)
@@ -200,9 +192,9 @@ class PageLoader:
 
     async def _from_other_replicas(self, key: str, cached: CachedPage | None) -> CachedPage | None:
         """The shared copy of a page when it is newer than ours (kept locally too)."""
-        if self._shared is None:
+        if self.shared is None:
             return cached
-        shared = await self._shared.get(key)
+        shared = await self.shared.get(key)
         if shared is None or (cached is not None and shared.fetched_at <= cached.fetched_at):
             return cached
         await maybe_in_thread(len(shared.body), self.cache.put, key, shared)
@@ -211,8 +203,8 @@ class PageLoader:
     async def _keep(self, key: str, kind: str, page: CachedPage) -> None:
         """Store a fetched page locally, and for the other replicas (project pages)."""
         await maybe_in_thread(len(page.body), self.cache.put, key, page)
-        if self._shared is not None and kind == "project":
-            await self._shared.put(key, page)
+        if self.shared is not None and kind == "project":
+            await self.shared.put(key, page)
 
 
 @dataclass(frozen=True)
