@@ -78,23 +78,17 @@ class _Job:
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+@dataclass(eq=False)
 class ClusterFiles:
     """The cluster's file fetches of one replica: the `download` of `FileStore`, shared."""
 
-    def __init__(
-        self,
-        store: FileStore,
-        blobs: S3Blobs,
-        coordinator: Coordinator | None,
-        session: aiohttp.ClientSession,
-    ) -> None:
-        self._store = store
-        self.blobs = blobs
-        self.coordinator = coordinator
-        self.session = session
-        self._jobs: dict[str, _Job] = {}
-        self._finishing: set[asyncio.Task[None]] = set()
-        self.counters = ClusterCounters()
+    store: FileStore
+    blobs: S3Blobs
+    coordinator: Coordinator | None
+    session: aiohttp.ClientSession
+    counters: ClusterCounters = field(default_factory=ClusterCounters, init=False)
+    _jobs: dict[str, _Job] = field(default_factory=dict, init=False)
+    _finishing: set[asyncio.Task[None]] = field(default_factory=set, init=False)
 
     @property
     def advertise_url(self) -> str:
@@ -107,7 +101,7 @@ class ClusterFiles:
             return job.download
         job = _Job(key)
         fetch = _ClusterFetch(self, job, upstream, expected)
-        job.download = self._store.download(key, fetch.open, expected)
+        job.download = self.store.download(key, fetch.open, expected)
         self._jobs[key] = job
         task = asyncio.get_running_loop().create_task(self._finish(job), name=f"cluster-{key}")
         self._finishing.add(task)

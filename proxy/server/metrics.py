@@ -7,6 +7,7 @@ Each application has its own registry; nothing is global.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -15,23 +16,15 @@ from prometheus_client.registry import Collector
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
+@dataclass(frozen=True, kw_only=True)
 class ScrapeSource:
     """Figures to report, each a zero-argument callable evaluated at scrape time."""
 
-    def __init__(
-        self,
-        *,
-        upstream_requests: Callable[[], Mapping[tuple[str, str], int]],
-        upstream_errors: Callable[[], Mapping[str, int]],
-        page_hits: Callable[[], int],
-        page_misses: Callable[[], int],
-        store_figures: Callable[[], Mapping[str, int]],
-    ) -> None:
-        self.upstream_requests = upstream_requests
-        self.upstream_errors = upstream_errors
-        self.page_hits = page_hits
-        self.page_misses = page_misses
-        self.store_figures = store_figures
+    upstream_requests: Callable[[], Mapping[tuple[str, str], int]]
+    upstream_errors: Callable[[], Mapping[str, int]]
+    page_hits: Callable[[], int]
+    page_misses: Callable[[], int]
+    store_figures: Callable[[], Mapping[str, int]]
 
 
 # (metric type, name, help, key of FileStore.figures()) of the store's own figures.
