@@ -192,5 +192,5 @@ async def import_bundle(bundle: Path, cache_dir: Path, max_bytes: int | None) ->
         with suppress(OSError):
             shutil.rmtree(staging_root)
         os.close(lock)
-    files_present = len(manifest.files) - files_added
+    files_present = len({entry.key for entry in manifest.files}) - files_added
     return ImportSummary(files_added, files_present, pages_added, pages_kept)

@@ -48,7 +48,7 @@ def _prepare_sync(
     keys may share one member), recorded in the index in one commit."""
     clock = AccessClock(index.newest_access)
     wanted: list[tuple[IndexEntry, Path]] = []
-    for entry in entries:
+    for entry in {entry.key: entry for entry in entries}.values():
         if _held(index, backend, entry):
             continue
         own = staging / f"keep-{entry.key}"
