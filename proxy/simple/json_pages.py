@@ -134,7 +134,75 @@ def _gpg_sig(value: Any, where: str) -> bool | None:
     raise PageFormatError(f"{where} is {value!r}, not a boolean")
 
 
+def _plain_hashes(value: Any) -> bool:
+    """Whether `value` is an object of lowercase hash names to strings (kept as it is)."""
+    if type(value) is not dict:
+        return False
+    for name, digest in value.items():  # a loop: `all()` of a generator costs twice as much
+        if type(name) is not str or type(digest) is not str or name.lower() != name:
+            return False
+    return True
+
+
+_NOT_PLAIN = object()
+
+
+def _plain_core_metadata(entry: dict[str, Any]) -> Any:
+    """`_core_metadata` of an entry whose value needs no check, else `_NOT_PLAIN`."""
+    for key in _CORE_METADATA_KEYS:
+        if key in entry:
+            value = entry[key]
+            if value is None or type(value) is bool:
+                return bool(value)
+            return (value or False) if _plain_hashes(value) else _NOT_PLAIN
+    return False
+
+
+def _plain_yanked(value: Any) -> Any:
+    if value is None or value is False or value == "":
+        return False
+    return value if value is True or type(value) is str else _NOT_PLAIN
+
+
 def _dist_file(entry: Any, index: int, links: LinkResolver) -> DistFile:
+    """One file entry. The common entry (known keys, values of the right types) is read
+    without building any error text: a 20k-file page is read on every cold request. Anything
+    else takes the checks that name the bad part."""
+    if type(entry) is not dict or not _FILE_KEYS.issuperset(entry):
+        return _checked_dist_file(entry, index, links)
+    filename = entry.get("filename")
+    url = entry.get("url")
+    size = entry.get("size")
+    yanked = _plain_yanked(entry.get("yanked"))
+    core_metadata = _plain_core_metadata(entry)
+    if (
+        type(filename) is not str
+        or type(url) is not str
+        or not _plain_hashes(entry.get("hashes", {}))
+        or not (size is None or (type(size) is int and size >= 0))
+        or type(entry.get("requires-python", "")) is not str
+        or type(entry.get("upload-time", "")) is not str
+        or type(entry.get("provenance", "")) is not str
+        or type(entry.get("gpg-sig", False)) is not bool
+        or yanked is _NOT_PLAIN
+        or core_metadata is _NOT_PLAIN
+    ):
+        return _checked_dist_file(entry, index, links)
+    return DistFile(
+        filename,
+        links.resolve(url),
+        entry.get("hashes", {}),
+        entry.get("requires-python") or None,
+        yanked,
+        core_metadata,
+        entry.get("gpg-sig"),
+        size,
+        entry.get("upload-time"),
+        entry.get("provenance"),
+    )
+
+
+def _checked_dist_file(entry: Any, index: int, links: LinkResolver) -> DistFile:
     where = f"files[{index}]"
     if not isinstance(entry, dict):
         raise PageFormatError(f"{where} is not an object")

@@ -8,9 +8,10 @@ plain `urljoin`, so the result is always what `urljoin` gives.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urljoin
 
-_UNUSUAL = frozenset("?;\\")
+_UNUSUAL = re.compile(r"[?;\\]")
 
 
 class LinkResolver:
@@ -25,7 +26,7 @@ class LinkResolver:
             return link
         path, hash_sign, fragment = link.partition("#")
         head, slash, name = path.rpartition("/")
-        if not slash or name in ("", ".", "..") or head.startswith("//") or _UNUSUAL & set(path):
+        if not slash or name in ("", ".", "..") or head.startswith("//") or _UNUSUAL.search(path):
             return urljoin(self.base, link)
         directory = self._directories.get(head)
         if directory is None:

@@ -16,6 +16,8 @@ from proxy.simple.model import DistFile
 FILE_ID_RE = re.compile(r"^(sha256-[0-9a-f]{64}|url-[0-9a-f]{40})$")
 FILENAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!~-]*$")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# Names `quote` leaves as they are (its always-safe characters and "/"): most file names.
+_QUOTE_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")
 
 
 def _url_id(url: str) -> str:
@@ -45,7 +47,9 @@ def metadata_id(dist: DistFile) -> str:
 
 def file_href(project: str, dist: DistFile, shown_name: str | None = None) -> str:
     """The proxy URL for `dist`; its last segment is the name the client must see."""
-    return f"/files/{project}/{file_id(dist)}/{quote(shown_name or dist.filename)}"
+    name = shown_name or dist.filename
+    shown = name if _QUOTE_SAFE.fullmatch(name) else quote(name)
+    return f"/files/{project}/{file_id(dist)}/{shown}"
 
 
 # Labels joined by '+', optionally ended by one '+' (see `labels_segment`).

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from proxy.simple.model import DistFile
 from proxy.urls.links import (
@@ -179,3 +181,10 @@ def test_label_segments_made_before_the_dot_rule_still_parse() -> None:
     assert parse_labels_segment("null+x86_64_v3") == ("null", "x86_64_v3")
     assert parse_labels_segment("a+") == ("a",)
     assert parse_labels_segment("a+b/c") is None
+
+
+@given(st.text(alphabet=st.sampled_from("aZ09_.~-/+ %?#\n\u00e9\u2603"), max_size=8))
+def test_file_href_quotes_exactly_as_quote_does(name: str) -> None:
+    """Names left unquoted (most of them, skipping `quote`) are the ones `quote` leaves alone."""
+    dist = DistFile("a-1.0.tar.gz", "https://f.example/a.tar.gz")
+    assert file_href("a", dist, name or None).endswith("/" + quote(name or dist.filename))

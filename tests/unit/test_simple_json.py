@@ -6,15 +6,20 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from proxy.simple.api import PageFormatError
 from proxy.simple.json_pages import (
+    _checked_dist_file,
+    _dist_file,
     parse_index_json,
     parse_project_json,
     render_index_json,
     render_project_json,
 )
 from proxy.simple.model import DistFile, ProjectPage
+from proxy.urls.join import LinkResolver
 
 PAGE_URL = "https://index.example/simple/holygrail/"
 SHA = "cd" * 32
@@ -350,3 +355,38 @@ def test_index_render_round_trip_with_awkward_names() -> None:
         "projects": [{"name": n} for n in names],
     }
     assert parse_index_json(body) == names
+
+
+# Values of every key a file entry may carry, the wrong types and spellings included.
+_ENTRY_VALUES = {
+    "filename": st.one_of(st.sampled_from(["a-1.0.tar.gz", "a-1.0-py3-none-any.whl"]), st.none()),
+    "url": st.one_of(st.sampled_from(["a.whl", "../f/a.whl", "https://h.example/a"]), st.none()),
+    "hashes": st.one_of(
+        st.dictionaries(st.sampled_from(["sha256", "SHA256", "md5", "1"]), st.text(max_size=3)),
+        st.sampled_from([None, [], "x", {"sha256": 1}]),
+    ),
+    "requires-python": st.sampled_from([None, "", ">=3.8", 3]),
+    "yanked": st.sampled_from([None, False, True, "", "bad", 0, 1, [], {}]),
+    "core-metadata": st.sampled_from([None, False, True, {}, {"sha256": "ab"}, {"SHA256": "a"}, 1]),
+    "dist-info-metadata": st.sampled_from([False, True, {"sha256": "cd"}, "x"]),
+    "gpg-sig": st.sampled_from([None, False, True, "yes"]),
+    "size": st.sampled_from([None, 0, 10, -1, True, 1.5, 2**70]),
+    "upload-time": st.sampled_from([None, "", "2024-01-01T00:00:00Z", 5]),
+    "provenance": st.sampled_from([None, "https://h.example/p", 7]),
+    "x-unknown": st.sampled_from([None, 1, {"a": [1]}]),
+}
+
+
+@given(st.fixed_dictionaries({}, optional=_ENTRY_VALUES))
+def test_fast_entry_reading_equals_the_checked_one(entry: dict[str, Any]) -> None:
+    """The fast path of a file entry gives the very record (or the very error) of the checks."""
+    links = LinkResolver("https://index.example/simple/a/")
+    try:
+        expected: object = _checked_dist_file(entry, 3, links)
+    except PageFormatError as error:
+        expected = str(error)
+    try:
+        got: object = _dist_file(entry, 3, links)
+    except PageFormatError as error:
+        got = str(error)
+    assert repr(got) == repr(expected)
