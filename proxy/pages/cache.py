@@ -10,6 +10,7 @@ found under a key is a miss.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import diskcache
@@ -44,10 +45,22 @@ class PageCache:
         )
 
     def get(self, key: str) -> CachedPage | None:
-        return decode_page(self._disk.get(key))
+        page = decode_page(self._disk.get(key))
+        if page is None or page.missing:
+            return page
+        refreshed = _refreshed_at(self._disk.get(_refresh_key(key)), page.digest)
+        if refreshed is not None and refreshed > page.fetched_at:
+            return replace(page, fetched_at=refreshed)
+        return page
 
     def put(self, key: str, page: CachedPage) -> None:
         self._disk.set(key, encode_page(page))
+
+    def refresh(self, key: str, page: CachedPage) -> None:
+        """Record that the page held under `key` was revalidated (a 304) at
+        `page.fetched_at`: a few bytes, not the body again (6 MB for a big page).
+        Tied to the body's digest, so it never freshens another body stored later."""
+        self._disk.set(_refresh_key(key), f"{page.digest} {page.fetched_at!r}")
 
     def all_keys(self) -> list[str]:
         """Every key held (for export)."""
@@ -61,7 +74,25 @@ class PageCache:
                 self._disk.set(key, encode_page(page))
 
     def delete(self, key: str) -> bool:
+        self._disk.delete(_refresh_key(key))
         return bool(self._disk.delete(key))
 
     def close(self) -> None:
         self._disk.close()
+
+
+def _refresh_key(key: str) -> bytes:
+    """Where a page's revalidation time is kept: a bytes key, so `all_keys` (string keys,
+    the pages themselves) never lists it."""
+    return b"refreshed\x00" + key.encode()
+
+
+def _refreshed_at(record: object, digest: str) -> float | None:
+    """The time of a refresh record made for the body of `digest`, else None."""
+    if not isinstance(record, str):
+        return None
+    recorded_digest, _, at = record.partition(" ")
+    try:
+        return float(at) if recorded_digest == digest else None
+    except ValueError:
+        return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import diskcache
@@ -56,3 +57,33 @@ def test_a_remembered_404_round_trips() -> None:
 
 def test_the_folder_is_named_by_the_format_version() -> None:
     assert PAGE_CACHE_DIR == f"pages-v{PAGE_FORMAT}" == "pages-v2"
+
+
+def test_a_revalidation_freshens_the_stored_body_without_rewriting_it(tmp_path: Path) -> None:
+    key = cache_key("project", "up", "pkg")
+    cache = PageCache(tmp_path / PAGE_CACHE_DIR)
+    cache.put(key, page())
+    stored = cache._disk.get(key)
+    cache.refresh(key, replace(page(), fetched_at=99.0))
+    assert cache._disk.get(key) == stored  # the body's entry is as it was
+    assert cache.get(key) == replace(page(), fetched_at=99.0)
+    assert cache.all_keys() == [key]
+    cache.close()
+    reopened = PageCache(tmp_path / PAGE_CACHE_DIR)
+    assert reopened.get(key) == replace(page(), fetched_at=99.0)
+    reopened.close()
+
+
+def test_a_revalidation_never_freshens_a_newer_body(tmp_path: Path) -> None:
+    key = cache_key("project", "up", "pkg")
+    cache = PageCache(tmp_path / PAGE_CACHE_DIR)
+    cache.put(key, page())
+    cache.refresh(key, replace(page(), fetched_at=99.0))
+    newer = CachedPage.of(b"other body", "text/html", "http://127.0.0.1:1/simple/pkg/", 50.0)
+    cache.put(key, newer)
+    assert cache.get(key) == newer
+    cache.delete(key)
+    assert cache.get(key) is None
+    cache.put(key, page())
+    assert cache.get(key) == page()  # the deleted entry's refresh went with it
+    cache.close()
