@@ -211,7 +211,7 @@ class Pipeline:
             variants = {**data.variants.by_version, **synthesised.variants}
             return restore_names(legacy_view(synthesised.page, variants, properties), synthesised)
         build = native_view if native else legacy_view
-        return build(data.page, data.variants.by_version, properties)
+        return build(data.page, data.variants.by_version, properties, data.variants.classified)
 
     def served_page(
         self, data: ProjectData, fingerprint: Fingerprint | None, *, native: bool, root: str

@@ -14,7 +14,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from proxy.pages.cache import CachedPage, PageCache, cache_key, is_fresh
 from proxy.simple.filenames import (
@@ -38,7 +38,12 @@ from proxy.variants.metadata import (
     parse_variants_json,
     render_variants_json,
 )
-from proxy.variants.views import VersionVariants, variant_versions
+from proxy.variants.views import (
+    ClassifiedFiles,
+    VersionVariants,
+    classify_files,
+    variant_versions,
+)
 
 BUILT_URL_SCHEME = "built:"
 
@@ -68,6 +73,8 @@ class ProjectVariants:
     raw: Mapping[str, bytes]  # variants.json filename -> its bytes (for the native view)
     # Variants.json files the proxy built from wheels (no upstream has them): file id -> bytes.
     built: Mapping[str, bytes] = field(default_factory=dict)
+    # The page's files classified once, for the views (valid for that page's files only).
+    classified: ClassifiedFiles | None = None
 
 
 NO_VARIANTS = ProjectVariants({}, "none", {})
@@ -163,11 +170,14 @@ class VariantMetadata:
         )
 
     async def _load(self, merged: MergedProject) -> ProjectVariants:
-        versions = variant_versions(merged.page)
+        classified = classify_files(merged.page.files)
+        versions = variant_versions(merged.page, classified)
         results = await asyncio.gather(
             *(self._one_version(merged, version, source) for version, source in versions.items())
         )
-        result = _project_variants(dict(zip(versions, results, strict=True)))
+        result = replace(
+            _project_variants(dict(zip(versions, results, strict=True))), classified=classified
+        )
         # Content-addressed (a sha256 on the page, nothing built): valid as long as the page.
         timeless = all(
             source is not None and "sha256" in source.hashes and not is_built(source)

@@ -27,6 +27,7 @@ from proxy.variants.coverage import expand_tags, requires_python_admits, tags_co
 from proxy.variants.properties import VariantProperty
 from proxy.variants.views import (
     Classified,
+    ClassifiedFiles,
     FileDecision,
     RankedWheel,
     VersionDecision,
@@ -217,11 +218,12 @@ def legacy_view(
     page: ProjectPage,
     variants: Mapping[str, VersionVariants],
     fingerprint: Sequence[VariantProperty] | None,
+    classified: ClassifiedFiles | None = None,
 ) -> View:
     """What an unmodified installer is shown; `fingerprint` None means nothing is known."""
     shown: dict[int, DistFile] = {}
     decisions: list[VersionDecision] = []
-    for version_key, items in group_by_version(page).items():
+    for version_key, items in group_by_version(page, classified).items():
         has_variants = any(item.wheel is not None and item.wheel.is_variant for _, item in items)
         if version_key is None or not has_variants:
             shown.update(

@@ -16,22 +16,26 @@ from proxy.variants.legacy import legacy_view
 from proxy.variants.properties import VariantProperty
 from proxy.variants.views import (
     Classified,
+    ClassifiedFiles,
     FileDecision,
     RankedWheel,
     VersionDecision,
     VersionVariants,
     View,
+    classify_files,
     compatible_labels,
     group_by_version,
     variant_versions,
 )
 
 __all__ = [
+    "ClassifiedFiles",
     "FileDecision",
     "RankedWheel",
     "VersionDecision",
     "VersionVariants",
     "View",
+    "classify_files",
     "legacy_view",
     "native_view",
     "variant_versions",
@@ -91,13 +95,14 @@ def native_view(
     page: ProjectPage,
     variants: Mapping[str, VersionVariants],
     fingerprint: Sequence[VariantProperty] | None,
+    classified: ClassifiedFiles | None = None,
 ) -> View:
     """The PEP 825 view: incompatible variants left out when a fingerprint is known."""
     keep: set[int] = set()
     decisions: list[VersionDecision] = []
     kept_labels: dict[str, tuple[str, ...]] = {}
     extra_files: list[DistFile] = []
-    for version_key, items in group_by_version(page).items():
+    for version_key, items in group_by_version(page, classified).items():
         has_variants = any(item.wheel is not None and item.wheel.is_variant for _, item in items)
         if version_key is None or not has_variants:
             keep.update(position for position, item in items if not item.variants_json)

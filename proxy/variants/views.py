@@ -86,24 +86,47 @@ def classify(dist: DistFile) -> Classified:
     return Classified(dist, None, None)
 
 
-def variant_versions(page: ProjectPage) -> dict[str, DistFile | None]:
+@dataclass(frozen=True)
+class ClassifiedFiles:
+    """Every file of a page classified once (one filename parse each), for every later step:
+    the variant data's versions and each view's grouping. Valid for that very `files` tuple."""
+
+    files: tuple[DistFile, ...]
+    items: tuple[Classified, ...]
+
+
+def classify_files(files: tuple[DistFile, ...]) -> ClassifiedFiles:
+    return ClassifiedFiles(files, tuple(classify(dist) for dist in files))
+
+
+def _items(page: ProjectPage, classified: ClassifiedFiles | None) -> tuple[Classified, ...]:
+    """The page's classified files: the given ones when made for this page's files."""
+    if classified is not None and classified.files is page.files:
+        return classified.items
+    return classify_files(page.files).items
+
+
+def variant_versions(
+    page: ProjectPage, classified: ClassifiedFiles | None = None
+) -> dict[str, DistFile | None]:
     """Versions that have variant wheels, each with its listed variants.json (or None)."""
-    classified = [classify(d) for d in page.files]
+    items = _items(page, classified)
     versions: dict[str, DistFile | None] = {}
-    for item in classified:
+    for item in items:
         if item.wheel is not None and item.wheel.is_variant and item.version_key:
             versions.setdefault(item.version_key, None)
-    for item in classified:
+    for item in items:
         if item.variants_json and item.version_key in versions:
             versions[item.version_key] = item.dist
     return versions
 
 
-def group_by_version(page: ProjectPage) -> dict[str | None, list[tuple[int, Classified]]]:
+def group_by_version(
+    page: ProjectPage, classified: ClassifiedFiles | None = None
+) -> dict[str | None, list[tuple[int, Classified]]]:
     """The page's files by normalised version, each with its position in the page."""
     groups: dict[str | None, list[tuple[int, Classified]]] = {}
-    for position, dist in enumerate(page.files):
-        item = classify(dist)
+    for position, item in enumerate(_items(page, classified)):
         groups.setdefault(item.version_key, []).append((position, item))
     return groups
 

@@ -1,14 +1,23 @@
 """Hot-path helpers: weight-bounded memos, the cheap scan that lets pages without variants
-skip the variant machinery (and that it is right to), and the fast `DistFile.with_url`."""
+skip the variant machinery (and that it is right to), the fast `DistFile.with_url`, and one
+filename parse per file for the variant data and every view."""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
+import pytest
+
+from proxy.pages.cache import PageCache
+from proxy.simple.filenames import parse_dist_filename
 from proxy.simple.model import DistFile, ProjectPage
+from proxy.simple.names import NormalizedName
 from proxy.upstreams.memo import remember, weighted_lru
-from proxy.upstreams.variant_metadata import may_have_variants
+from proxy.upstreams.projects import MergedProject
+from proxy.upstreams.variant_metadata import VariantMetadata, may_have_variants
+from proxy.variants import views
 from proxy.variants.properties import VariantProperty
 from proxy.variants.rewrite import legacy_view, native_view
 
@@ -66,3 +75,40 @@ def test_a_page_without_variant_names_is_its_own_legacy_and_native_view() -> Non
     for view in (legacy_view, native_view):
         for fingerprint in fingerprints:
             assert view(page, {}, fingerprint).page.files == page.files
+
+
+async def test_a_page_with_variants_has_each_filename_parsed_once_for_every_view(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The variant data's versions and any number of views share one classification."""
+    page = _page(
+        "pkg-1.0.tar.gz",
+        "pkg-1.0-cp312-cp312-linux_x86_64-x86v3.whl",
+        "pkg-1.0-cp312-cp312-linux_x86_64.whl",
+        "pkg-2.0-py3-none-any.whl",
+    )
+    parsed: list[str] = []
+
+    def counting_parse(filename: str) -> object:
+        parsed.append(filename)
+        return parse_dist_filename(filename)
+
+    monkeypatch.setattr(views, "parse_dist_filename", counting_parse)
+    merged = MergedProject(
+        name=NormalizedName("pkg"),
+        page=page,
+        files={},
+        version="up:1",
+        stale=False,
+        fresh_until=10**10,
+    )
+    metadata = VariantMetadata(PageCache(tmp_path), build_missing=False)
+    variants = await metadata.for_project(merged)
+    for fingerprint in (None, (), (VariantProperty("x86_64", "level", "v3"),)):
+        legacy_view(page, variants.by_version, fingerprint, variants.classified)
+        native_view(page, variants.by_version, fingerprint, variants.classified)
+    assert sorted(parsed) == sorted(d.filename for d in page.files)
+    # Classified files of another page are not used for this one.
+    other = _page("pkg-1.0-cp312-cp312-linux_x86_64-x86v3.whl")
+    view = legacy_view(other, variants.by_version, None, variants.classified)
+    assert view.page.files == ()
