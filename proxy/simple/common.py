@@ -56,11 +56,16 @@ def rendered_api_version(page: ProjectPage) -> str:
     has_pep700_data = page.versions is not None or any(
         f.size is not None or f.upload_time is not None for f in page.files
     )
+    return announced_api_version(page.api_version, has_pep700_data)
+
+
+def announced_api_version(api_version: str, has_pep700_data: bool) -> str:
+    """`api_version`, raised to 1.1 for a page that carries PEP 700 data."""
     if not has_pep700_data:
-        return page.api_version
-    match = _API_VERSION.match(page.api_version)
+        return api_version
+    match = _API_VERSION.match(api_version)
     if match is not None and (int(match.group(1)), int(match.group(2))) >= PEP700_API_VERSION:
-        return page.api_version
+        return api_version
     return "{}.{}".format(*PEP700_API_VERSION)
 
 

@@ -46,7 +46,7 @@ _FILE_KEYS = frozenset(
 _PAGE_KEYS = frozenset({"meta", "name", "files", "versions"})
 
 # ASCII output: a lone surrogate a parsed page may carry is written as an escape, not an error.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, check_circular=False)
+JSON_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, check_circular=False)
 
 
 def _decode(body: bytes) -> Any:
@@ -70,7 +70,7 @@ def _load_object(body: bytes) -> dict[str, Any]:
     return document
 
 
-def _api_version(document: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+def api_version_of(document: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """The page's api-version (checked) and the other `meta` keys."""
     meta = document.get("meta", {})
     if not isinstance(meta, dict):
@@ -134,7 +134,7 @@ def _gpg_sig(value: Any, where: str) -> bool | None:
     raise PageFormatError(f"{where} is {value!r}, not a boolean")
 
 
-def _plain_hashes(value: Any) -> bool:
+def plain_hashes(value: Any) -> bool:
     """Whether `value` is an object of lowercase hash names to strings (kept as it is)."""
     if type(value) is not dict:
         return False
@@ -154,7 +154,7 @@ def _plain_core_metadata(entry: dict[str, Any]) -> Any:
             value = entry[key]
             if value is None or type(value) is bool:
                 return bool(value)
-            return (value or False) if _plain_hashes(value) else _NOT_PLAIN
+            return (value or False) if plain_hashes(value) else _NOT_PLAIN
     return False
 
 
@@ -178,7 +178,7 @@ def _dist_file(entry: Any, index: int, links: LinkResolver) -> DistFile:
     if (
         type(filename) is not str
         or type(url) is not str
-        or not _plain_hashes(entry.get("hashes", {}))
+        or not plain_hashes(entry.get("hashes", {}))
         or not (size is None or (type(size) is int and size >= 0))
         or type(entry.get("requires-python", "")) is not str
         or type(entry.get("upload-time", "")) is not str
@@ -235,7 +235,7 @@ def _versions(value: Any) -> tuple[str, ...] | None:
 def parse_project_json(body: bytes, page_url: str) -> ProjectPage:
     """Read a PEP 691 project page; relative file URLs are resolved against `page_url`."""
     document = _load_object(body)
-    api_version, other_meta = _api_version(document)
+    api_version, other_meta = api_version_of(document)
     name = document.get("name")
     if name is None:
         name = name_from_url(page_url)
@@ -307,13 +307,13 @@ def render_project_json(page: ProjectPage, *, legacy_metadata_key: bool = False)
         document["versions"] = list(page.versions)
     for key, value in page.extra.items():
         document.setdefault(key, value)
-    return _ENCODER.encode(document).encode("ascii")
+    return JSON_ENCODER.encode(document).encode("ascii")
 
 
 def parse_index_json(body: bytes) -> list[str]:
     """Project names of a PEP 691 project list (`projects[].name`), as given."""
     document = _load_object(body)
-    _api_version(document)
+    api_version_of(document)
     projects = document.get("projects")
     if not isinstance(projects, list):
         raise PageFormatError("JSON project list 'projects' is not a list")

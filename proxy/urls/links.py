@@ -15,20 +15,20 @@ from proxy.simple.model import DistFile
 
 FILE_ID_RE = re.compile(r"^(sha256-[0-9a-f]{64}|url-[0-9a-f]{40})$")
 FILENAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!~-]*$")
-_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 # Names `quote` leaves as they are (its always-safe characters and "/"): most file names.
-_QUOTE_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")
+QUOTE_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")
 
 
-def _url_id(url: str) -> str:
+def url_id(url: str) -> str:
     return "url-" + hashlib.sha256(url.encode()).hexdigest()[:40]
 
 
 def file_id(dist: DistFile) -> str:
     sha256 = dist.hashes.get("sha256", "").lower()
-    if _SHA256_HEX.fullmatch(sha256):
+    if SHA256_HEX.fullmatch(sha256):
         return f"sha256-{sha256}"
-    return _url_id(dist.url)
+    return url_id(dist.url)
 
 
 def metadata_url(dist: DistFile) -> str:
@@ -40,15 +40,15 @@ def metadata_id(dist: DistFile) -> str:
     """Store key of the PEP 658 metadata file of `dist`."""
     hashes = dist.core_metadata if isinstance(dist.core_metadata, Mapping) else {}
     sha256 = str(hashes.get("sha256", "")).lower()
-    if _SHA256_HEX.fullmatch(sha256):
+    if SHA256_HEX.fullmatch(sha256):
         return f"sha256-{sha256}"
-    return _url_id(metadata_url(dist))
+    return url_id(metadata_url(dist))
 
 
 def file_href(project: str, dist: DistFile, shown_name: str | None = None) -> str:
     """The proxy URL for `dist`; its last segment is the name the client must see."""
     name = shown_name or dist.filename
-    shown = name if _QUOTE_SAFE.fullmatch(name) else quote(name)
+    shown = name if QUOTE_SAFE.fullmatch(name) else quote(name)
     return f"/files/{project}/{file_id(dist)}/{shown}"
 
 

@@ -1,0 +1,217 @@
+"""A big page's served JSON straight from its upstream's JSON page (pure; run in a worker).
+
+For a project with one upstream JSON page and no file that can be a variant, the page the
+proxy serves in JSON is the upstream's document with each file pointed at the proxy. When
+every file entry is already written the way the renderer writes one (known keys, in its
+order, values it keeps as they are), the served page is that document with only the URLs
+changed: no `DistFile` per file and no re-rendering, the bytes of the general path
+(`render_project_json` of the page with proxy links) for a fraction of the work. Anything
+else (a variant name, an unusual entry, a malformed page) gives None: the general path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+from proxy.simple.common import PageFormatError, announced_api_version
+from proxy.simple.filenames import VARIANTS_JSON_SUFFIX
+from proxy.simple.json_pages import JSON_ENCODER, api_version_of, plain_hashes
+from proxy.upstreams.source import redact
+from proxy.urls.join import LinkResolver
+from proxy.urls.links import QUOTE_SAFE, SHA256_HEX, url_id
+
+# The keys of a file entry the general path reads (others: the general path).
+_FILE_KEYS = frozenset(
+    {
+        "filename",
+        "url",
+        "hashes",
+        "requires-python",
+        "yanked",
+        "core-metadata",
+        "dist-info-metadata",
+        "data-dist-info-metadata",
+        "gpg-sig",
+        "size",
+        "upload-time",
+        "provenance",
+    }
+)
+_CORE_METADATA_KEYS = ("core-metadata", "dist-info-metadata", "data-dist-info-metadata")
+_PAGE_KEYS = frozenset({"meta", "name", "files", "versions"})
+
+
+class _NotAsRendered(Exception):
+    """The page is not in the renderer's form: the general path makes it."""
+
+
+def served_json_page(body: bytes, page_url: str, project: str, root: str) -> bytes | None:
+    """The served JSON page of `project` (its one upstream page `body`, from `page_url`) with
+    files at `root` + `files/...`, or None when the general path must make it."""
+    try:
+        document = orjson.loads(body)
+        if type(document) is not dict or type(document.get("files")) is not list:
+            return None
+        return _served(document, page_url, project, root)
+    except (orjson.JSONDecodeError, PageFormatError, _NotAsRendered):
+        return None
+
+
+def _served(document: dict[str, Any], page_url: str, project: str, root: str) -> bytes:
+    api_version, other_meta = api_version_of(document)
+    name = document.get("name")
+    if name is not None and type(name) is not str:
+        raise _NotAsRendered
+    entries, has_pep700_data = _relinked(document["files"], page_url, f"{root}files/{project}/")
+    versions = _versions(document.get("versions"))
+    meta = {
+        "api-version": announced_api_version(api_version, has_pep700_data or versions is not None)
+    }
+    meta.update((key, value) for key, value in other_meta.items() if key not in meta)
+    served: dict[str, Any] = {"meta": meta, "name": project, "files": entries}
+    if versions is not None:
+        served["versions"] = versions
+    extra = {key: value for key, value in document.items() if key not in _PAGE_KEYS}
+    served.update((key, value) for key, value in extra.items() if key not in served)
+    return _encode(served, other_meta, extra)
+
+
+def _versions(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if type(value) is not list or not all(type(version) is str for version in value):
+        raise _NotAsRendered
+    return list(dict.fromkeys(value))  # merging keeps each version once
+
+
+def _relinked(files: list[Any], page_url: str, prefix: str) -> tuple[list[Any], bool]:
+    """The file entries as the renderer writes them, pointed at the proxy (each name once,
+    as merging keeps them), and whether any carries PEP 700 data."""
+    links = LinkResolver(page_url)
+    seen: set[str] = set()
+    entries = []
+    has_pep700_data = False
+    for entry in files:
+        rendered = _rendered_entry(entry)
+        filename = rendered["filename"]
+        if filename in seen:
+            continue
+        seen.add(filename)
+        sha256 = rendered["hashes"].get("sha256", "").lower()
+        if SHA256_HEX.fullmatch(sha256):
+            ident = f"sha256-{sha256}"
+        else:
+            ident = url_id(links.resolve(rendered["url"]))
+        shown = filename if QUOTE_SAFE.fullmatch(filename) else quote(filename)
+        rendered["url"] = f"{prefix}{ident}/{shown}"
+        has_pep700_data = has_pep700_data or "size" in rendered or "upload-time" in rendered
+        entries.append(rendered)
+    return entries, has_pep700_data
+
+
+def _rendered_entry(entry: Any) -> dict[str, Any]:
+    """A file entry as the renderer writes it (keys in its order, values it drops left out),
+    when the general path reads it without a change; else _NotAsRendered."""
+    if type(entry) is not dict or not _FILE_KEYS.issuperset(entry):
+        raise _NotAsRendered
+    filename = entry.get("filename")
+    hashes = entry.get("hashes", {})
+    if type(filename) is not str or type(entry.get("url")) is not str or not plain_hashes(hashes):
+        raise _NotAsRendered
+    if filename.endswith(VARIANTS_JSON_SUFFIX) or (
+        filename.endswith(".whl") and filename.count("-") >= 5
+    ):
+        raise _NotAsRendered  # may be a variant file: the variant machinery decides
+    rendered = {"filename": filename, "url": entry["url"], "hashes": hashes}
+    _add_pep592_and_metadata(entry, rendered)
+    _add_pep700_and_provenance(entry, rendered)
+    return rendered
+
+
+def _add_pep592_and_metadata(entry: dict[str, Any], rendered: dict[str, Any]) -> None:
+    """`requires-python`, `yanked`, `core-metadata` and `gpg-sig` as the renderer writes them
+    (in its order; what the general path reads as nothing left out)."""
+    requires_python = entry.get("requires-python")
+    if requires_python is not None:
+        if type(requires_python) is not str:
+            raise _NotAsRendered
+        if requires_python:
+            rendered["requires-python"] = requires_python
+    yanked = _yanked(entry.get("yanked"))
+    if yanked is not None:
+        rendered["yanked"] = yanked
+    core_metadata = _core_metadata(entry)
+    if core_metadata is not None:
+        rendered["core-metadata"] = core_metadata
+    gpg_sig = entry.get("gpg-sig")
+    if gpg_sig is not None:
+        if type(gpg_sig) is not bool:
+            raise _NotAsRendered
+        rendered["gpg-sig"] = gpg_sig
+
+
+def _add_pep700_and_provenance(entry: dict[str, Any], rendered: dict[str, Any]) -> None:
+    """`size`, `upload-time` and `provenance` (less any credentials) as rendered."""
+    size = entry.get("size")
+    if size is not None:
+        if type(size) is not int or size < 0:
+            raise _NotAsRendered
+        rendered["size"] = size
+    upload_time = entry.get("upload-time")
+    if upload_time is not None:
+        if type(upload_time) is not str:
+            raise _NotAsRendered
+        rendered["upload-time"] = upload_time
+    provenance = entry.get("provenance")
+    if provenance is not None:
+        if type(provenance) is not str:
+            raise _NotAsRendered
+        rendered["provenance"] = redact(provenance) if provenance else provenance
+
+
+def _yanked(value: Any) -> Any:
+    """PEP 592 as rendered: not yanked is left out (None)."""
+    if value is None or value is False or value == "":
+        return None
+    if value is not True and type(value) is not str:
+        raise _NotAsRendered
+    return value
+
+
+def _core_metadata(entry: dict[str, Any]) -> Any:
+    """The first metadata key's value as rendered (`core-metadata`); absent: None."""
+    for key in _CORE_METADATA_KEYS:
+        if key in entry:
+            value = entry[key]
+            if value is None or value is False or value == {}:
+                return None
+            if value is True or plain_hashes(value):
+                return value
+            raise _NotAsRendered
+    return None
+
+
+def _encode(served: dict[str, Any], *page_level: Any) -> bytes:
+    """The bytes the renderer's encoder writes: orjson's when they are the same (ASCII,
+    no DEL, which `json` escapes; no float, which the two spell differently)."""
+    if not any(_has_float(value) for value in page_level):
+        try:
+            encoded = orjson.dumps(served)
+        except TypeError:  # an integer over 64 bits
+            encoded = b""
+        if encoded and encoded.isascii() and b"\x7f" not in encoded:
+            return encoded
+    return JSON_ENCODER.encode(served).encode("ascii")
+
+
+def _has_float(value: Any) -> bool:
+    if type(value) is float:
+        return True
+    if type(value) is dict:
+        return any(_has_float(item) for item in value.values())
+    if type(value) is list:
+        return any(_has_float(item) for item in value)
+    return False
