@@ -17,7 +17,7 @@ from urllib.parse import quote
 import orjson
 
 from proxy.simple.common import PageFormatError, announced_api_version
-from proxy.simple.filenames import VARIANTS_JSON_SUFFIX
+from proxy.simple.filenames import may_be_variant_file
 from proxy.simple.json_pages import JSON_ENCODER, api_version_of, plain_hashes
 from proxy.upstreams.source import redact
 from proxy.urls.join import LinkResolver
@@ -121,9 +121,7 @@ def _rendered_entry(entry: Any) -> dict[str, Any]:
     hashes = entry.get("hashes", {})
     if type(filename) is not str or type(entry.get("url")) is not str or not plain_hashes(hashes):
         raise _NotAsRendered
-    if filename.endswith(VARIANTS_JSON_SUFFIX) or (
-        filename.endswith(".whl") and filename.count("-") >= 5
-    ):
+    if may_be_variant_file(filename):
         raise _NotAsRendered  # may be a variant file: the variant machinery decides
     rendered = {"filename": filename, "url": entry["url"], "hashes": hashes}
     _add_pep592_and_metadata(entry, rendered)

@@ -185,6 +185,14 @@ def variants_json_filename(distribution: str, version: str) -> str:
     )
 
 
+def may_be_variant_file(filename: str) -> bool:
+    """Whether `filename` can be a variant wheel or a variants.json (a cheap test of the
+    name: a variant wheel has a label, six or more dash-separated parts, or a build tag)."""
+    return filename.endswith(VARIANTS_JSON_SUFFIX) or (
+        filename.endswith(".whl") and filename.count("-") >= 5
+    )
+
+
 def parse_variants_json_filename(filename: str) -> tuple[str, str] | None:
     """Return (name, version) as written in a `{name}-{version}-variants.json`, else None."""
     if not filename.endswith(VARIANTS_JSON_SUFFIX):

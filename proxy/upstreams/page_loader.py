@@ -140,7 +140,9 @@ class PageLoader:
             if stale is None:
                 raise UpstreamError(fresh) from None
             return stale
-        await self._keep(fetch.key, fetch.kind, fresh)
+        await self._keep(
+            fetch.key, fetch.kind, fresh, revalidated=fetched.status == 304 and cached is not None
+        )
         return LoadedPage(upstream, fresh, False, now + fetch.ttl)
 
     async def _fresh_page(
@@ -200,9 +202,15 @@ class PageLoader:
         await maybe_in_thread(len(shared.body), self.cache.put, key, shared)
         return shared
 
-    async def _keep(self, key: str, kind: str, page: CachedPage) -> None:
-        """Store a fetched page locally, and for the other replicas (project pages)."""
-        await maybe_in_thread(len(page.body), self.cache.put, key, page)
+    async def _keep(
+        self, key: str, kind: str, page: CachedPage, *, revalidated: bool = False
+    ) -> None:
+        """Store a fetched page locally, and for the other replicas (project pages); a
+        revalidated one (304) only has its new time recorded, not its body written again."""
+        if revalidated:
+            self.cache.refresh(key, page)
+        else:
+            await maybe_in_thread(len(page.body), self.cache.put, key, page)
         if self.shared is not None and kind == "project":
             await self.shared.put(key, page)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 
 from proxy.pages.cache import CachedPage, PageCache, cache_key, is_fresh
 from proxy.simple.filenames import (
-    VARIANTS_JSON_SUFFIX,
+    may_be_variant_file,
     normalize_version,
     parse_wheel_filename,
     variants_json_filename,
@@ -93,12 +93,7 @@ class _Memo:
 def may_have_variants(page: ProjectPage) -> bool:
     """False when no file can be a variant wheel or a variants.json: a cheap scan of the
     names, so the many pages without variants skip classifying every file."""
-    for dist in page.files:
-        name = dist.filename
-        # A variant wheel has a label: six or more dash-separated parts (or a build tag).
-        if name.endswith(VARIANTS_JSON_SUFFIX) or (name.endswith(".whl") and name.count("-") >= 5):
-            return True
-    return False
+    return any(may_be_variant_file(dist.filename) for dist in page.files)
 
 
 def variants_cache_key(upstream: str, source: DistFile) -> str:

@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
 from proxy.config import UpstreamSettings
-from proxy.pages.cache import PageCache
+from proxy.pages.cache import PageCache, cache_key
 from proxy.simple.api import parse_project_index
 from proxy.upstreams.http import Upstream
 from proxy.upstreams.page_loader import NOT_FOUND_TTL
@@ -300,6 +300,22 @@ async def test_after_ttl_the_page_is_revalidated_and_304_keeps_the_version(setup
     assert again.page is first.page  # reused as it was: nothing parsed or merged again
     assert again.stale is False
     assert again.fresh_until == setup.clock.now + 100
+
+
+async def test_a_304_is_kept_without_writing_the_body_again_and_survives_a_restart(
+    setup: Setup, tmp_path: Path
+) -> None:
+    publish(setup.a, "pkg", "pkg-1.0.tar.gz")
+    pages = setup.make(ttl_a=100, cache_dir=tmp_path / "kept")
+    await pages.get("pkg")
+    key = cache_key("project", "a", "pkg")
+    stored = pages._cache._disk.get(key)
+    setup.clock.now += 101
+    await pages.get("pkg")  # revalidated: 304
+    assert pages._cache._disk.get(key) == stored  # the body's entry as it was written
+    restarted = setup.make(ttl_a=100, cache_dir=tmp_path / "kept")
+    await restarted.get("pkg")  # fresh from the revalidation: no request upstream
+    assert [status for _, _, status in setup.a.requests_for("pkg")] == [200, 304]
 
 
 async def test_ttl_zero_revalidates_on_every_request_with_304(setup: Setup) -> None:
