@@ -312,7 +312,7 @@ async def test_a_304_is_kept_without_writing_the_body_again_and_survives_a_resta
     stored = pages._cache._disk.get(key)
     setup.clock.now += 101
     await pages.get("pkg")  # revalidated: 304
-    assert pages._cache._disk.get(key) == stored  # the body's entry as it was written
+    assert pages._cache._disk.get(key) == stored  # the body entry as it was written
     restarted = setup.make(ttl_a=100, cache_dir=tmp_path / "kept")
     await restarted.get("pkg")  # fresh from the revalidation: no request upstream
     assert [status for _, _, status in setup.a.requests_for("pkg")] == [200, 304]
