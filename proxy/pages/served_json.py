@@ -11,6 +11,8 @@ else (a variant name, an unusual entry, a malformed page) gives None: the genera
 
 from __future__ import annotations
 
+import gc
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -18,7 +20,7 @@ import orjson
 
 from proxy.simple.common import PageFormatError, announced_api_version
 from proxy.simple.filenames import may_be_variant_file
-from proxy.simple.json_pages import JSON_ENCODER, api_version_of, plain_hashes
+from proxy.simple.json_pages import JSON_ENCODER, api_version_of, plain_hashes, split_files
 from proxy.upstreams.source import redact
 from proxy.urls.join import LinkResolver
 from proxy.urls.links import QUOTE_SAFE, SHA256_HEX, url_id
@@ -48,15 +50,58 @@ class _NotAsRendered(Exception):
     """The page is not in the renderer's form: the general path makes it."""
 
 
+@dataclass(frozen=True)
+class MadePage:
+    """What the worker sends back: the served JSON, and the upstream page split for reading
+    in steps (`proxy.simple.json_pages.split_files`)."""
+
+    served: bytes
+    head: bytes
+    pieces: list[bytes]
+
+
 def served_json_page(body: bytes, page_url: str, project: str, root: str) -> bytes | None:
     """The served JSON page of `project` (its one upstream page `body`, from `page_url`) with
     files at `root` + `files/...`, or None when the general path must make it."""
+    document = _decoded(body)
+    return None if document is None else _served_or_none(document, page_url, project, root)
+
+
+def served_json_job(body: bytes, page_url: str, project: str, root: str) -> MadePage | None:
+    """`served_json_page` as a worker process job, with the page split for reading.
+
+    Without the cyclic garbage collector, which the 100k short-lived objects of a big page
+    would run a dozen times for nothing (they make no cycles; it runs again after the job)."""
+    gc.disable()
+    try:
+        document = _decoded(body)
+        if document is None:
+            return None
+        served = _served_or_none(document, page_url, project, root)
+        if served is None:
+            return None
+        return MadePage(served, *split_files(document))
+    finally:
+        gc.enable()
+
+
+def _decoded(body: bytes) -> dict[str, Any] | None:
+    """The page's document, if orjson reads it as an object with a list of files."""
     try:
         document = orjson.loads(body)
-        if type(document) is not dict or type(document.get("files")) is not list:
-            return None
+    except orjson.JSONDecodeError:
+        return None
+    if type(document) is not dict or type(document.get("files")) is not list:
+        return None
+    return document
+
+
+def _served_or_none(
+    document: dict[str, Any], page_url: str, project: str, root: str
+) -> bytes | None:
+    try:
         return _served(document, page_url, project, root)
-    except (orjson.JSONDecodeError, PageFormatError, _NotAsRendered):
+    except (PageFormatError, _NotAsRendered):
         return None
 
 

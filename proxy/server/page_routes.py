@@ -24,6 +24,8 @@ from proxy.simple.api import PageFormat, choose_format, normalize_name
 from proxy.simple.filenames import parse_variants_json_filename
 from proxy.simple.names import NormalizedName
 from proxy.upstreams.memo import remember
+from proxy.upstreams.straight_pages import StraightPage
+from proxy.upstreams.variant_metadata import NO_VARIANTS
 from proxy.urls.links import FILE_ID_RE, parse_labels_segment
 from proxy.urls.paths import PagePath, parse_page_path
 from proxy.variants.fingerprint import Fingerprint
@@ -82,6 +84,10 @@ async def _project_page(
     a project backends serve), from the rendered-page cache while its inputs are unchanged."""
     pipeline = state.pipeline
     fingerprint = resolved.fingerprint
+    if fmt is PageFormat.JSON and not pipeline.backends_serve(project, fingerprint):
+        straight = await state.page_service.get_straight(project, "../" * path.depth)
+        if straight is not None:
+            return await _straight_answer(request, state, straight, (project, path), resolved)
     data = await pipeline.project(project, fingerprint)
     # A page without variant wheels is the same for every fingerprint: one cache entry.
     fingerprint_key = (
@@ -99,6 +105,25 @@ async def _project_page(
     body = await asyncio.to_thread(build) if big else build()
     remember(state.rendered, cache_key, RenderedPage(body, data.version))
     return await page_response(request, body, replace(answer, cache="miss"), resolved)
+
+
+async def _straight_answer(
+    request: web.Request,
+    state: ProxyState,
+    straight: StraightPage,
+    page: tuple[NormalizedName, PagePath],
+    resolved: ResolvedFingerprint,
+) -> web.Response:
+    """A big cold page's JSON made straight from its upstream page (no variant files): kept
+    as the rendered page of every fingerprint, as the general path would keep it."""
+    project, path = page
+    body = await asyncio.to_thread(PageBody, straight.body)  # its ETag: a 7 MB hash
+    version = f"{straight.version}/{NO_VARIANTS.digest}"
+    cache_key = (project, path.native, path.depth, "-", PageFormat.JSON)
+    remember(state.rendered, cache_key, RenderedPage(body, version))
+    fmt = PageFormat.JSON
+    answer = PageAnswer(fmt, "miss", straight.fresh_until, straight.stale, straight.warnings)
+    return await page_response(request, body, answer, resolved)
 
 
 async def _index_page(

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +19,11 @@ from aiohttp import web
 from proxy.config import ConfigError, Settings
 from proxy.local.publish import LocalIndex
 from proxy.pages.cache import PAGE_CACHE_DIR, PageCache
+from proxy.pages.served_json import MadePage, served_json_job
+from proxy.pages.workers import PageWorkers
 from proxy.pipeline import Pipeline
 from proxy.server.activity import DownloadWatch, RecentErrors
+from proxy.server.gc_tuning import tune_for_serving
 from proxy.server.http_cache import PageBody
 from proxy.server.logs import LOGGER_NAME
 from proxy.server.metrics import Metrics, ScrapeSource
@@ -95,7 +96,8 @@ class ProxyState:
         )
         self._detected: Fingerprint | None = None
         self._store_open = False
-        self._index_pool: ProcessPoolExecutor | None = None
+        # The worker process of big pages' CPU work (root lists, straight JSON pages).
+        self.workers = PageWorkers()
         self.rendered: cachetools.LRUCache[tuple[Any, ...], RenderedPage] = weighted_lru(
             RENDER_CACHE_BYTES
         )
@@ -172,6 +174,7 @@ class ProxyState:
             index_ttl=self.settings.index_ttl,
             counters=self.upstream_counters,
             index_builder=self._build_index,
+            straight_builder=self._straight_page,
             shared=self.cluster.pages if self.cluster is not None else None,
             offline=self.settings.offline,
         )
@@ -201,6 +204,8 @@ class ProxyState:
 
     def listening(self, url: str) -> None:
         """The URL this proxy answers on (a replica advertises it to the others)."""
+        self.workers.warm_up()  # now, not on the first big page
+        tune_for_serving()
         if self.cluster is not None:
             self.cluster.listening(url)
 
@@ -243,19 +248,19 @@ class ProxyState:
         self.variant_metadata.forget(name)
 
     async def _build_index(self, sources: list[tuple[bytes, str]]) -> BuiltIndex:
-        """Build the root list in a worker process, so its CPU time never holds the loop."""
-        if self._index_pool is None:
-            self._index_pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn")
-            )
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._index_pool, build_index, sources)
+        """Build the root list in the worker process, so its CPU time never holds the loop."""
+        return await self.workers.run(build_index, sources)
+
+    async def _straight_page(
+        self, body: bytes, url: str, project: str, root: str
+    ) -> MadePage | None:
+        """A big page's served JSON (and the page in pieces), made in the worker process."""
+        return await self.workers.run(served_json_job, body, url, project, root)
 
     async def close(self) -> None:
         await self.download_watch.close()
         logging.getLogger(LOGGER_NAME).removeHandler(self.recent_errors)
-        if self._index_pool is not None:
-            self._index_pool.shutdown(wait=False, cancel_futures=True)
+        self.workers.close()
         if self._store_open:
             await self.store.drain(SHUTDOWN_GRACE_S)
             await self.store.close()

@@ -1,9 +1,11 @@
 """Project pages as the proxy knows them: loaded from every upstream that may serve the
-project (through the page cache, `proxy.upstreams.page_loader`), merged in priority order;
-and the root project list, built from every upstream's list.
+project (through the page cache, `proxy.upstreams.page_loader`), merged in priority order
+(`proxy.upstreams.merged`); and the root project list, built from every upstream's list.
 
 Holds the in-memory memo that makes a warm request cost a dict lookup, and single-flights
-concurrent fetches of one page. Parsing of large bodies runs in a worker thread.
+concurrent fetches of one page. Parsing of large bodies runs in a worker thread; a JSON
+client of a big cold page gets it made straight in the worker process first
+(`proxy.upstreams.straight_pages`).
 """
 
 from __future__ import annotations
@@ -21,51 +23,44 @@ from proxy.simple.api import (
     PageFormatError,
     parse_project_page,
 )
-from proxy.simple.filenames import FilenameError, parse_dist_filename
-from proxy.simple.model import DistFile, ProjectPage
+from proxy.simple.model import ProjectPage
 from proxy.simple.names import NormalizedName
 from proxy.simple.root_index import BuiltIndex, build_index
 from proxy.upstreams.memo import remember, weighted_lru
+from proxy.upstreams.merged import (
+    PARSED_WEIGHT_PER_BYTE,
+    Located,
+    MergedProject,
+    merge_pages,
+    version_of,
+)
 from proxy.upstreams.offline import NotInMirror
 from proxy.upstreams.page_loader import (
     LoadedPage,
     PageLoader,
     UpstreamCounters,
+    Validate,
     maybe_in_thread,
 )
 from proxy.upstreams.single_flight import SingleFlight
 from proxy.upstreams.source import UpstreamError, UpstreamSource
-from proxy.urls.links import file_id
+from proxy.upstreams.straight_pages import (
+    StraightBuilder,
+    StraightPage,
+    StraightPages,
+    merge_in_steps,
+)
 
-# Memory bounds of the in-memory memos, in "weight" (about the bytes the parsed objects take:
-# a parsed page takes some 4 times its body). Evicted entries are rebuilt from the page cache.
+__all__ = ["Located", "MergedIndex", "MergedProject", "ProjectNotFound", "ProjectPages"]
+
+# Memory bounds of the in-memory memos, in "weight" (about the bytes the parsed objects take,
+# PARSED_WEIGHT_PER_BYTE). Evicted entries are rebuilt from the page cache.
 MEMO_WEIGHT = 64 * 1024 * 1024
 PARSED_WEIGHT = 24 * 1024 * 1024
-PARSED_WEIGHT_PER_BYTE = 4
 
 
 class ProjectNotFound(Exception):
     """No upstream knows the project."""
-
-
-@dataclass(frozen=True)
-class Located:
-    """A listed upstream file: where it comes from and what the page says about it."""
-
-    dist: DistFile
-    upstream: UpstreamSource
-
-
-@dataclass(frozen=True)
-class MergedProject:
-    name: NormalizedName
-    page: ProjectPage
-    files: Mapping[str, Located]  # file id -> listed file
-    version: str  # changes whenever any upstream's bytes change
-    stale: bool
-    fresh_until: float
-    warnings: tuple[str, ...] = ()
-    weight: int = 0  # about the memory it holds (see MEMO_WEIGHT)
 
 
 @dataclass(frozen=True)
@@ -95,6 +90,7 @@ class ProjectPages:
         index_builder: IndexBuilder | None = None,
         shared: SharedPages | None = None,
         offline: bool = False,
+        straight_builder: StraightBuilder | None = None,
     ) -> None:
         self._offline = offline
         self._upstreams = tuple(upstreams)
@@ -119,6 +115,10 @@ class ProjectPages:
         self._flight: SingleFlight[MergedProject] = SingleFlight()
         self._index_flight: SingleFlight[MergedIndex] = SingleFlight()
         self._index_builder = index_builder or _build_index_in_thread
+        # Big cold JSON pages made in the worker process (none: always the general path).
+        self._straight = (
+            None if offline or straight_builder is None else StraightPages(straight_builder)
+        )
 
     def upstreams_for(self, project: NormalizedName) -> tuple[UpstreamSource, ...]:
         pinned = self._pins.get(project)
@@ -134,6 +134,18 @@ class ProjectPages:
             return memo
         return await self._flight.run(f"project:{project}", lambda: self._refresh(project))
 
+    async def get_straight(self, project: NormalizedName, root: str) -> StraightPage | None:
+        """For a JSON client: when the merged page must be made, the served JSON straight from
+        the upstream page as soon as it is made (`proxy.upstreams.straight_pages`); None when
+        the page is to be made the general way (`get`, then done or its error raised here)."""
+        memo = self._memo.get(project)
+        if self._straight is None or (memo is not None and self._clock() < memo.fresh_until):
+            return None
+        key = f"project:{project}"
+        return await self._straight.wait(
+            project, root, lambda: self._flight.start(key, lambda: self._refresh(project))
+        )
+
     def peek_index(self) -> MergedIndex | None:
         """The memoised root list, fresh or not, without any I/O."""
         return self._index_memo
@@ -143,7 +155,15 @@ class ProjectPages:
         return self._memo.get(project)
 
     async def _refresh(self, project: NormalizedName) -> MergedProject:
+        try:
+            return await self._refreshed(project)
+        finally:
+            if self._straight is not None:
+                self._straight.settle(project)  # a request not answered takes the general path
+
+    async def _refreshed(self, project: NormalizedName) -> MergedProject:
         upstreams = self.upstreams_for(project)
+        validate = self._validator(project, single=len(upstreams) == 1)
         results = await asyncio.gather(
             *(
                 self._loader.load(
@@ -152,7 +172,7 @@ class ProjectPages:
                     project,
                     u.project_url(project),
                     u.ttl,
-                    self._parse_cached,
+                    validate,
                 )
                 for u in upstreams
             ),
@@ -168,7 +188,7 @@ class ProjectPages:
             raise ProjectNotFound(project)
         warnings = _warnings(loaded, errors)
         previous = self._memo.get(project)
-        if previous is not None and previous.version == _version_of(loaded):
+        if previous is not None and previous.version == version_of(loaded):
             # Revalidated (304) or unchanged: the merged page is still right, only its times
             # moved. Nothing is parsed or merged again.
             merged = replace(
@@ -178,13 +198,37 @@ class ProjectPages:
                 warnings=warnings,
             )
         else:
-            pages = [
-                (item, await self._parse_cached(item.upstream, item.cached)) for item in loaded
-            ]
-            size = sum(len(item.cached.body) for item, _ in pages)
-            merged = await maybe_in_thread(size, self._merge, project, pages, warnings)
+            merged = await self._merged(project, loaded, warnings)
         remember(self._memo, project, merged)
         return merged
+
+    async def _merged(
+        self, project: NormalizedName, loaded: Sequence[LoadedPage], warnings: tuple[str, ...]
+    ) -> MergedProject:
+        """The merged page of these loaded pages (a waiting JSON client answered first)."""
+        made = None
+        if self._straight is not None:
+            made = await self._straight.answer(project, loaded, version_of(loaded), warnings)
+        if made is not None:
+            item = loaded[0]
+            page, merged = await merge_in_steps(project, item, made, warnings)
+            weight = len(item.cached.body) * PARSED_WEIGHT_PER_BYTE
+            remember(self._parsed, (item.upstream.name, item.cached.digest), _Parsed(page, weight))
+            return merged
+        pages = [(item, await self._parse_cached(item.upstream, item.cached)) for item in loaded]
+        size = sum(len(item.cached.body) for item, _ in pages)
+        return await maybe_in_thread(size, merge_pages, project, pages, warnings)
+
+    def _validator(self, project: NormalizedName, *, single: bool) -> Validate:
+        """How a fetched page of `project` is checked before it is kept: parsed, or for a
+        waiting JSON client of a one-upstream project, made straight (in the worker)."""
+
+        async def validate(upstream: UpstreamSource, cached: CachedPage) -> None:
+            if single and self._straight is not None and await self._straight.make(project, cached):
+                return  # made straight from it, so it is well-formed
+            await self._parse_cached(upstream, cached)
+
+        return validate
 
     async def _parse_cached(self, upstream: UpstreamSource, cached: CachedPage) -> ProjectPage:
         memo_key = (upstream.name, cached.digest)
@@ -196,49 +240,6 @@ class ProjectPages:
             parsed = _Parsed(page, len(cached.body) * PARSED_WEIGHT_PER_BYTE)
             remember(self._parsed, memo_key, parsed)
         return parsed.page
-
-    def _merge(
-        self,
-        project: NormalizedName,
-        pages: Sequence[tuple[LoadedPage, ProjectPage]],
-        warnings: tuple[str, ...],
-    ) -> MergedProject:
-        files: dict[str, Located] = {}
-        seen_names: set[str] = set()
-        ordered: list[DistFile] = []
-        # PEP 700 versions (an ordered set) only when some upstream gives them; pages without
-        # them then contribute the versions of their files.
-        has_versions = any(page.versions is not None for _, page in pages)
-        versions: dict[str, None] = {}
-        for item, page in pages:
-            for dist in page.files:
-                if dist.filename in seen_names:
-                    continue  # a higher-priority upstream already lists this file
-                seen_names.add(dist.filename)
-                ordered.append(dist)
-                located = Located(dist, item.upstream)
-                files.setdefault(file_id(dist), located)
-            if has_versions:
-                listed = page.versions if page.versions is not None else _file_versions(page)
-                versions.update(dict.fromkeys(listed))
-        first = pages[0][1]
-        merged_page = ProjectPage(
-            name=project,
-            files=tuple(ordered),
-            versions=tuple(versions) if has_versions else None,
-            api_version=first.api_version,
-            extra=first.extra,
-        )
-        return MergedProject(
-            name=project,
-            page=merged_page,
-            files=files,
-            version=_version_of([item for item, _ in pages]),
-            stale=any(item.stale for item, _ in pages),
-            fresh_until=min(item.fresh_until for item, _ in pages),
-            warnings=warnings,
-            weight=sum(len(item.cached.body) for item, _ in pages) * PARSED_WEIGHT_PER_BYTE,
-        )
 
     def invalidate(self, project: NormalizedName, only: str | None = None) -> None:
         """Forget a project so the next request goes upstream; with `only`, just that
@@ -274,7 +275,7 @@ class ProjectPages:
             if self._offline:
                 raise NotInMirror("the project list")
             raise ProjectNotFound("/")
-        version = _version_of(loaded)
+        version = version_of(loaded)
         previous = self._index_memo
         fresh_until = min(item.fresh_until for item in loaded)
         built = await self._built_index(loaded, version, previous)
@@ -336,24 +337,6 @@ def _split_results(
 def _warnings(loaded: Sequence[LoadedPage], errors: Sequence[UpstreamError]) -> tuple[str, ...]:
     """Why the answer may be incomplete or stale: failed upstreams, then stale copies."""
     return tuple(str(e) for e in errors) + tuple(i.failure for i in loaded if i.failure)
-
-
-def _version_of(loaded: Sequence[LoadedPage]) -> str:
-    """Changes whenever any upstream's page bytes change."""
-    return "+".join(f"{item.upstream.name}:{item.cached.digest}" for item in loaded)
-
-
-def _file_versions(page: ProjectPage) -> list[str]:
-    """The versions a page without PEP 700 `versions` lists files of (from their names)."""
-    versions = []
-    for dist in page.files:
-        try:
-            parsed = parse_dist_filename(dist.filename)
-        except FilenameError:
-            continue
-        if parsed is not None:
-            versions.append(parsed.version)
-    return versions
 
 
 # Builds the root list from (body, content type) pairs; the app runs it in a worker process.

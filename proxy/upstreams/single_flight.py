@@ -16,13 +16,17 @@ class SingleFlight(Generic[T]):
         self._running: dict[str, asyncio.Task[T]] = {}
 
     async def run(self, key: str, factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        return await asyncio.shield(self.start(key, factory))
+
+    def start(self, key: str, factory: Callable[[], Coroutine[Any, Any, T]]) -> asyncio.Task[T]:
+        """The running task of `key`, started if none runs (await it shielded)."""
         task = self._running.get(key)
         if task is None:
             # A task of its own: a caller that is cancelled does not cancel the others.
             task = asyncio.get_running_loop().create_task(factory())
             self._running[key] = task
             task.add_done_callback(lambda done: self._finished(key, done))
-        return await asyncio.shield(task)
+        return task
 
     def _finished(self, key: str, task: asyncio.Task[T]) -> None:
         if self._running.get(key) is task:
