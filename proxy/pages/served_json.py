@@ -20,30 +20,18 @@ import orjson
 
 from proxy.simple.common import PageFormatError, announced_api_version
 from proxy.simple.filenames import may_be_variant_file
-from proxy.simple.json_pages import JSON_ENCODER, api_version_of, plain_hashes, split_files
+from proxy.simple.json_pages import (
+    CORE_METADATA_KEYS,
+    FILE_KEYS,
+    JSON_ENCODER,
+    PAGE_KEYS,
+    api_version_of,
+    plain_hashes,
+    split_files,
+)
 from proxy.upstreams.source import redact
 from proxy.urls.join import LinkResolver
 from proxy.urls.links import QUOTE_SAFE, SHA256_HEX, url_id
-
-# The keys of a file entry the general path reads (others: the general path).
-_FILE_KEYS = frozenset(
-    {
-        "filename",
-        "url",
-        "hashes",
-        "requires-python",
-        "yanked",
-        "core-metadata",
-        "dist-info-metadata",
-        "data-dist-info-metadata",
-        "gpg-sig",
-        "size",
-        "upload-time",
-        "provenance",
-    }
-)
-_CORE_METADATA_KEYS = ("core-metadata", "dist-info-metadata", "data-dist-info-metadata")
-_PAGE_KEYS = frozenset({"meta", "name", "files", "versions"})
 
 
 class _NotAsRendered(Exception):
@@ -119,7 +107,7 @@ def _served(document: dict[str, Any], page_url: str, project: str, root: str) ->
     served: dict[str, Any] = {"meta": meta, "name": project, "files": entries}
     if versions is not None:
         served["versions"] = versions
-    extra = {key: value for key, value in document.items() if key not in _PAGE_KEYS}
+    extra = {key: value for key, value in document.items() if key not in PAGE_KEYS}
     served.update((key, value) for key, value in extra.items() if key not in served)
     return _encode(served, other_meta, extra)
 
@@ -160,7 +148,7 @@ def _relinked(files: list[Any], page_url: str, prefix: str) -> tuple[list[Any], 
 def _rendered_entry(entry: Any) -> dict[str, Any]:
     """A file entry as the renderer writes it (keys in its order, values it drops left out),
     when the general path reads it without a change; else _NotAsRendered."""
-    if type(entry) is not dict or not _FILE_KEYS.issuperset(entry):
+    if type(entry) is not dict or not FILE_KEYS.issuperset(entry):
         raise _NotAsRendered
     filename = entry.get("filename")
     hashes = entry.get("hashes", {})
@@ -189,11 +177,7 @@ def _add_pep592_and_metadata(entry: dict[str, Any], rendered: dict[str, Any]) ->
     core_metadata = _core_metadata(entry)
     if core_metadata is not None:
         rendered["core-metadata"] = core_metadata
-    gpg_sig = entry.get("gpg-sig")
-    if gpg_sig is not None:
-        if type(gpg_sig) is not bool:
-            raise _NotAsRendered
-        rendered["gpg-sig"] = gpg_sig
+    _copy_given(entry, rendered, "gpg-sig", bool)
 
 
 def _add_pep700_and_provenance(entry: dict[str, Any], rendered: dict[str, Any]) -> None:
@@ -203,16 +187,21 @@ def _add_pep700_and_provenance(entry: dict[str, Any], rendered: dict[str, Any]) 
         if type(size) is not int or size < 0:
             raise _NotAsRendered
         rendered["size"] = size
-    upload_time = entry.get("upload-time")
-    if upload_time is not None:
-        if type(upload_time) is not str:
-            raise _NotAsRendered
-        rendered["upload-time"] = upload_time
+    _copy_given(entry, rendered, "upload-time", str)
     provenance = entry.get("provenance")
     if provenance is not None:
         if type(provenance) is not str:
             raise _NotAsRendered
         rendered["provenance"] = redact(provenance) if provenance else provenance
+
+
+def _copy_given(entry: dict[str, Any], rendered: dict[str, Any], key: str, kind: type) -> None:
+    """The entry's value of `key` unless it is null (left out), when of exactly `kind`."""
+    value = entry.get(key)
+    if value is not None:
+        if type(value) is not kind:
+            raise _NotAsRendered
+        rendered[key] = value
 
 
 def _yanked(value: Any) -> Any:
@@ -226,7 +215,7 @@ def _yanked(value: Any) -> Any:
 
 def _core_metadata(entry: dict[str, Any]) -> Any:
     """The first metadata key's value as rendered (`core-metadata`); absent: None."""
-    for key in _CORE_METADATA_KEYS:
+    for key in CORE_METADATA_KEYS:
         if key in entry:
             value = entry[key]
             if value is None or value is False or value == {}:

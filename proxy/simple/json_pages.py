@@ -28,8 +28,8 @@ from proxy.urls.join import LinkResolver
 
 # PEP 714 renamed `dist-info-metadata` to `core-metadata`; `data-dist-info-metadata` is the
 # misspelling one index served in JSON for a while. Read in this order of preference.
-_CORE_METADATA_KEYS = ("core-metadata", "dist-info-metadata", "data-dist-info-metadata")
-_FILE_KEYS = frozenset(
+CORE_METADATA_KEYS = ("core-metadata", "dist-info-metadata", "data-dist-info-metadata")
+FILE_KEYS = frozenset(
     {
         "filename",
         "url",
@@ -40,10 +40,10 @@ _FILE_KEYS = frozenset(
         "size",
         "upload-time",
         "provenance",
-        *_CORE_METADATA_KEYS,
+        *CORE_METADATA_KEYS,
     }
 )
-_PAGE_KEYS = frozenset({"meta", "name", "files", "versions"})
+PAGE_KEYS = frozenset({"meta", "name", "files", "versions"})
 
 # ASCII output: a lone surrogate a parsed page may carry is written as an escape, not an error.
 JSON_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, check_circular=False)
@@ -110,7 +110,7 @@ def _yanked(value: Any, where: str) -> Yanked:
 
 
 def _core_metadata(entry: Mapping[str, Any], where: str) -> CoreMetadata:
-    for key in _CORE_METADATA_KEYS:
+    for key in CORE_METADATA_KEYS:
         if key in entry:
             value = entry[key]
             if value is None or isinstance(value, bool):
@@ -149,7 +149,7 @@ _NOT_PLAIN = object()
 
 def _plain_core_metadata(entry: dict[str, Any]) -> Any:
     """`_core_metadata` of an entry whose value needs no check, else `_NOT_PLAIN`."""
-    for key in _CORE_METADATA_KEYS:
+    for key in CORE_METADATA_KEYS:
         if key in entry:
             value = entry[key]
             if value is None or type(value) is bool:
@@ -168,7 +168,7 @@ def _dist_file(entry: Any, index: int, links: LinkResolver) -> DistFile:
     """One file entry. The common entry (known keys, values of the right types) is read
     without building any error text: a 20k-file page is read on every cold request. Anything
     else takes the checks that name the bad part."""
-    if type(entry) is not dict or not _FILE_KEYS.issuperset(entry):
+    if type(entry) is not dict or not FILE_KEYS.issuperset(entry):
         return _checked_dist_file(entry, index, links)
     filename = entry.get("filename")
     url = entry.get("url")
@@ -220,7 +220,7 @@ def _checked_dist_file(entry: Any, index: int, links: LinkResolver) -> DistFile:
         size=_size(entry.get("size"), f"{where}.size"),
         upload_time=_optional_string(entry.get("upload-time"), f"{where}.upload-time"),
         provenance=_optional_string(entry.get("provenance"), f"{where}.provenance"),
-        extra={key: value for key, value in entry.items() if key not in _FILE_KEYS},
+        extra={key: value for key, value in entry.items() if key not in FILE_KEYS},
     )
 
 
@@ -242,7 +242,7 @@ def parse_project_json(body: bytes, page_url: str) -> ProjectPage:
     files = document.get("files")
     if not isinstance(files, list):
         raise PageFormatError("JSON page 'files' is not a list")
-    extra = {key: value for key, value in document.items() if key not in _PAGE_KEYS}
+    extra = {key: value for key, value in document.items() if key not in PAGE_KEYS}
     links = LinkResolver(page_url)
     if other_meta:
         extra["meta"] = other_meta
@@ -274,7 +274,7 @@ def read_head(head: bytes, page_url: str) -> ProjectPage:
     document = _load_object(head)
     api_version, other_meta = api_version_of(document)
     name = document.get("name")
-    extra = {key: value for key, value in document.items() if key not in _PAGE_KEYS}
+    extra = {key: value for key, value in document.items() if key not in PAGE_KEYS}
     if other_meta:
         extra["meta"] = other_meta
     return ProjectPage(
