@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
@@ -19,8 +22,24 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+# How often the worker checks that the server that started it still runs.
+PARENT_CHECK_S = 1.0
+
+
 def _ready() -> bool:
     return True
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In the worker: leave when the server is gone. A server killed outright (SIGKILL, out
+    of memory) cannot shut its pool down, and the worker would wait for jobs forever."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 class PageWorkers:
@@ -30,7 +49,10 @@ class PageWorkers:
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_exit_with_parent,
+                initargs=(os.getpid(),),
             )
         return self._pool
 
