@@ -178,14 +178,10 @@ def _dist_file(entry: Any, index: int, links: LinkResolver) -> DistFile:
     if (
         type(filename) is not str
         or type(url) is not str
-        or not plain_hashes(entry.get("hashes", {}))
         or not (size is None or (type(size) is int and size >= 0))
-        or type(entry.get("requires-python", "")) is not str
-        or type(entry.get("upload-time", "")) is not str
-        or type(entry.get("provenance", "")) is not str
-        or type(entry.get("gpg-sig", False)) is not bool
         or yanked is _NOT_PLAIN
         or core_metadata is _NOT_PLAIN
+        or not _plain_other_values(entry)
     ):
         return _checked_dist_file(entry, index, links)
     return DistFile(
@@ -199,6 +195,17 @@ def _dist_file(entry: Any, index: int, links: LinkResolver) -> DistFile:
         size,
         entry.get("upload-time"),
         entry.get("provenance"),
+    )
+
+
+def _plain_other_values(entry: dict[str, Any]) -> bool:
+    """Whether the entry's hashes, strings and signature flag need no check."""
+    return (
+        plain_hashes(entry.get("hashes", {}))
+        and type(entry.get("requires-python", "")) is str
+        and type(entry.get("upload-time", "")) is str
+        and type(entry.get("provenance", "")) is str
+        and type(entry.get("gpg-sig", False)) is bool
     )
 
 

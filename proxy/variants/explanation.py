@@ -132,14 +132,7 @@ def _platform_lines(
     decision: VersionDecision, view: View, upstream: ProjectPage
 ) -> tuple[list[str], list[str]]:
     """Per machine and Python group, what pip gets; and the rule-5 environments, why."""
-    upstream_by_name = {dist.filename: dist for dist in upstream.files}
-    candidate_dists = [upstream_by_name.get(c.filename) for c in decision.candidates]
-    names = {c.filename: c.rank_name for c in decision.candidates}
-    candidates = [
-        Wheel.of(dist, c.rank)
-        for dist, c in zip(candidate_dists, decision.candidates, strict=True)
-        if dist is not None
-    ]
+    candidates, names = _candidates(decision, upstream)
     upstream_of = {wheel.dist.url: wheel.dist for wheel in candidates}
     listed = [Wheel.of(dist) for dist in view.page.files if dist.url in upstream_of]
     sdist = next(
@@ -161,6 +154,22 @@ def _platform_lines(
             column = machine if index == 0 else ""
             lines.append(f"    {column:<{_MACHINE_COLUMN}} {pythons}: {text}")
     return lines, disagreements
+
+
+def _candidates(
+    decision: VersionDecision, upstream: ProjectPage
+) -> tuple[list[Wheel], dict[str, str]]:
+    """The decision's candidate wheels as the upstream lists them (best rank first), and
+    each candidate's rank name by file name."""
+    upstream_by_name = {dist.filename: dist for dist in upstream.files}
+    candidate_dists = [upstream_by_name.get(c.filename) for c in decision.candidates]
+    names = {c.filename: c.rank_name for c in decision.candidates}
+    candidates = [
+        Wheel.of(dist, c.rank)
+        for dist, c in zip(candidate_dists, decision.candidates, strict=True)
+        if dist is not None
+    ]
+    return candidates, names
 
 
 def _version_lines(

@@ -150,17 +150,8 @@ def _static_properties(
     table: dict[FeatureKey, tuple[str, ...]] = {}
     if "static-properties" in raw:
         table.update(_feature_table(raw["static-properties"], "static-properties", min_values=1))
-    providers = raw.get("providers")
-    if isinstance(providers, Mapping):
-        for namespace, info in providers.items():
-            if not isinstance(info, Mapping) or "static-properties" not in info:
-                continue
-            ns_path = _join("providers", namespace)
-            _checked("namespace", namespace, ns_path)
-            path = _join(ns_path, "static-properties")
-            provided = _namespace_features(namespace, info["static-properties"], path, min_values=1)
-            for key, values in provided.items():
-                table.setdefault(key, values)
+    for key, values in _provider_static_properties(raw).items():
+        table.setdefault(key, values)
     result: list[VariantProperty] = []
     namespaces = dict.fromkeys(namespace for namespace, _ in table)
     for namespace in namespaces:
@@ -171,6 +162,24 @@ def _static_properties(
                 VariantProperty(namespace, feature, v) for v in table[(namespace, feature)]
             )
     return tuple(result)
+
+
+def _provider_static_properties(raw: Mapping[str, Any]) -> dict[FeatureKey, tuple[str, ...]]:
+    """`providers.{ns}.static-properties` (variantlib 0.2), the first provider's value first."""
+    table: dict[FeatureKey, tuple[str, ...]] = {}
+    providers = raw.get("providers")
+    if not isinstance(providers, Mapping):
+        return table
+    for namespace, info in providers.items():
+        if not isinstance(info, Mapping) or "static-properties" not in info:
+            continue
+        ns_path = _join("providers", namespace)
+        _checked("namespace", namespace, ns_path)
+        path = _join(ns_path, "static-properties")
+        provided = _namespace_features(namespace, info["static-properties"], path, min_values=1)
+        for key, values in provided.items():
+            table.setdefault(key, values)
+    return table
 
 
 def _provider_feature_orders(raw: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
@@ -186,21 +195,10 @@ def _provider_feature_orders(raw: Mapping[str, Any]) -> dict[str, tuple[str, ...
     return orders
 
 
-def parse_variants_json(data: bytes | str | Mapping[str, Any]) -> VariantsDoc:
-    """Parse and check variant metadata; raise `VariantsJsonError` naming the bad key."""
-    raw = data if isinstance(data, Mapping) else _load_json(data)
-    raw = _object(raw, _DOCUMENT)
-    schema, version = _schema_version(raw.get("$schema"))
-
-    if "default-priorities" not in raw:
-        raise VariantsJsonError("default-priorities", "missing")
-    priorities = _object(raw["default-priorities"], "default-priorities")
-    if "namespace" not in priorities:
-        raise VariantsJsonError("default-priorities.namespace", "missing")
-    namespaces = _string_list(
-        priorities["namespace"], "default-priorities.namespace", "namespace", min_items=1
-    )
-
+def _feature_priorities(
+    raw: Mapping[str, Any], priorities: Mapping[str, Any]
+) -> dict[str, tuple[str, ...]]:
+    """`default-priorities.feature`, then the providers' own feature orders."""
     feature_priorities: dict[str, tuple[str, ...]] = {}
     if "feature" in priorities:
         path = "default-priorities.feature"
@@ -211,35 +209,55 @@ def parse_variants_json(data: bytes | str | Mapping[str, Any]) -> VariantsDoc:
     for namespace, order in _provider_feature_orders(raw).items():
         known = feature_priorities.get(namespace, ())
         feature_priorities[namespace] = known + tuple(f for f in order if f not in known)
+    return feature_priorities
 
+
+def _variant(label: str, described: Any, namespaces: tuple[str, ...]) -> VariantDesc:
+    """One `variants` entry, checked: listed namespaces, properties unless the null variant."""
+    label_path = _join("variants", label)
+    _checked("label", label, label_path)
+    desc = VariantDesc(_feature_table(described, label_path, min_values=1))
+    for namespace, _feature in desc:
+        if namespace not in namespaces and namespace != ABI_DEPENDENCY_NAMESPACE:
+            raise VariantsJsonError(
+                _join(label_path, namespace),
+                f"namespace {namespace!r} is not listed in default-priorities.namespace",
+            )
+    if label == NULL_VARIANT_LABEL and desc:
+        raise VariantsJsonError(label_path, "the null variant must have no properties")
+    if label != NULL_VARIANT_LABEL and not desc:
+        raise VariantsJsonError(
+            label_path, f"only the {NULL_VARIANT_LABEL!r} label may have no properties"
+        )
+    return desc
+
+
+def parse_variants_json(data: bytes | str | Mapping[str, Any]) -> VariantsDoc:
+    """Parse and check variant metadata; raise `VariantsJsonError` naming the bad key."""
+    raw = data if isinstance(data, Mapping) else _load_json(data)
+    raw = _object(raw, _DOCUMENT)
+    schema, version = _schema_version(raw.get("$schema"))
+    if "default-priorities" not in raw:
+        raise VariantsJsonError("default-priorities", "missing")
+    priorities = _object(raw["default-priorities"], "default-priorities")
+    if "namespace" not in priorities:
+        raise VariantsJsonError("default-priorities.namespace", "missing")
+    namespaces = _string_list(
+        priorities["namespace"], "default-priorities.namespace", "namespace", min_items=1
+    )
+    feature_priorities = _feature_priorities(raw, priorities)
     property_priorities: dict[FeatureKey, tuple[str, ...]] = {}
     if "property" in priorities:
         property_priorities = _feature_table(
             priorities["property"], "default-priorities.property", min_values=0
         )
-
     static = _static_properties(raw, feature_priorities)
-
     if "variants" not in raw:
         raise VariantsJsonError("variants", "missing")
-    variants: dict[str, VariantDesc] = {}
-    for label, described in _object(raw["variants"], "variants").items():
-        label_path = _join("variants", label)
-        _checked("label", label, label_path)
-        desc = VariantDesc(_feature_table(described, label_path, min_values=1))
-        for namespace, _feature in desc:
-            if namespace not in namespaces and namespace != ABI_DEPENDENCY_NAMESPACE:
-                raise VariantsJsonError(
-                    _join(label_path, namespace),
-                    f"namespace {namespace!r} is not listed in default-priorities.namespace",
-                )
-        if label == NULL_VARIANT_LABEL and desc:
-            raise VariantsJsonError(label_path, "the null variant must have no properties")
-        if label != NULL_VARIANT_LABEL and not desc:
-            raise VariantsJsonError(
-                label_path, f"only the {NULL_VARIANT_LABEL!r} label may have no properties"
-            )
-        variants[label] = desc
+    variants = {
+        label: _variant(label, described, namespaces)
+        for label, described in _object(raw["variants"], "variants").items()
+    }
 
     return VariantsDoc(
         schema=schema,

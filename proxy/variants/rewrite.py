@@ -91,6 +91,17 @@ def _native_version(
     return keep, listed_labels, VersionDecision(version, ordered, winner, tuple(decisions), problem)
 
 
+def _variants_json_of(
+    items: Sequence[tuple[int, Classified]], info: VersionVariants | None
+) -> tuple[int | None, DistFile | None]:
+    """A version's variants.json: the listed one (with its page position), else one the
+    proxy built from the wheels' own metadata (no position), else none."""
+    for position, item in items:
+        if item.variants_json:
+            return position, item.dist
+    return None, (info.source if info else None)
+
+
 def native_view(
     page: ProjectPage,
     variants: Mapping[str, VersionVariants],
@@ -111,15 +122,11 @@ def native_view(
         version_keep, listed_labels, decision = _native_version(items, info, fingerprint)
         keep.update(version_keep)
         decisions.append(decision)
-        # The listed variants.json, or one the proxy built from the wheels' own metadata.
-        listed_source = next(
-            ((position, item.dist) for position, item in items if item.variants_json), None
-        )
-        source = listed_source[1] if listed_source else (info.source if info else None)
+        listed, source = _variants_json_of(items, info)
         if source is not None and listed_labels:
             kept_labels[source.filename] = tuple(sorted(listed_labels))
-            if listed_source is not None:
-                keep.add(listed_source[0])
+            if listed is not None:
+                keep.add(listed)
             else:
                 extra_files.append(source)
     files = tuple(d for position, d in enumerate(page.files) if position in keep)
