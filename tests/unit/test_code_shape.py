@@ -26,10 +26,6 @@ MAX_LINES = 400
 # as soon as its code is within the limits (a test below fails while a stale one remains);
 # nothing may be added. The list is printed on every run (a warning) until it is empty.
 TEMPORARY_EXCEPTIONS: dict[str, str] = {
-    "variants/explanation.py:_platform_lines": "hotpages (issue 9)",
-    "variants/parsing.py:parse_variants_json": "hotpages (issue 9)",
-    "variants/parsing.py:_static_properties": "hotpages (issue 9)",
-    "variants/rewrite.py:native_view": "hotpages (issue 9)",
 }
 
 MODULES = sorted(PROXY.rglob("*.py"))
