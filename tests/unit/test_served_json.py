@@ -11,7 +11,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from proxy.pages.served_json import served_json_page
-from proxy.server.page_routes import _with_proxy_links
+from proxy.pipeline import SubsetCache, with_proxy_links
 from proxy.simple.api import PageFormatError, parse_project_page
 from proxy.simple.json_pages import render_project_json
 from proxy.simple.model import ProjectPage
@@ -33,7 +33,7 @@ def general_path(body: bytes, project: str, root: str) -> bytes | None:
         files.setdefault(dist.filename, dist)
     versions = tuple(dict.fromkeys(parsed.versions)) if parsed.versions is not None else None
     merged = ProjectPage(project, tuple(files.values()), versions, parsed.api_version, parsed.extra)
-    return render_project_json(_with_proxy_links(merged, root, NO_VARIANTS, {}))
+    return render_project_json(with_proxy_links(merged, root, SubsetCache(), NO_VARIANTS, {}))
 
 
 _FILENAMES = st.sampled_from(

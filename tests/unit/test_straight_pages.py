@@ -19,7 +19,7 @@ from proxy.config import UpstreamSettings
 from proxy.pages.cache import PageCache
 from proxy.pages.served_json import MadePage, served_json_job
 from proxy.pages.workers import PageWorkers
-from proxy.server.page_routes import _with_proxy_links
+from proxy.pipeline import SubsetCache, with_proxy_links
 from proxy.simple.json_pages import render_project_json
 from proxy.simple.names import NormalizedName
 from proxy.upstreams.http import Upstream
@@ -115,7 +115,7 @@ def located(merged: MergedProject) -> dict[str, object]:
 
 def served(merged: MergedProject, root: str) -> bytes:
     """What the general path serves in JSON for a page without variant files."""
-    return render_project_json(_with_proxy_links(merged.page, root, NO_VARIANTS, {}))
+    return render_project_json(with_proxy_links(merged.page, root, SubsetCache(), NO_VARIANTS, {}))
 
 
 async def test_a_big_cold_page_is_answered_straight_with_the_general_paths_bytes(
