@@ -20,6 +20,7 @@ import orjson
 
 from proxy.simple.common import PageFormatError, announced_api_version
 from proxy.simple.filenames import may_be_variant_file
+from proxy.simple.json_decode import holds_float
 from proxy.simple.json_pages import (
     CORE_METADATA_KEYS,
     FILE_KEYS,
@@ -108,8 +109,11 @@ def _served(document: dict[str, Any], page_url: str, project: str, root: str) ->
     if versions is not None:
         served["versions"] = versions
     extra = {key: value for key, value in document.items() if key not in PAGE_KEYS}
+    if holds_float(other_meta) or holds_float(extra):
+        # orjson may have read an integer over 64 bits as one: the general path reads exactly
+        raise _NotAsRendered
     served.update((key, value) for key, value in extra.items() if key not in served)
-    return _encode(served, other_meta, extra)
+    return _encode(served)
 
 
 def _versions(value: Any) -> list[str] | None:
@@ -226,24 +230,13 @@ def _core_metadata(entry: dict[str, Any]) -> Any:
     return None
 
 
-def _encode(served: dict[str, Any], *page_level: Any) -> bytes:
+def _encode(served: dict[str, Any]) -> bytes:
     """The bytes the renderer's encoder writes: orjson's when they are the same (ASCII,
-    no DEL, which `json` escapes; no float, which the two spell differently)."""
-    if not any(_has_float(value) for value in page_level):
-        try:
-            encoded = orjson.dumps(served)
-        except TypeError:  # an integer over 64 bits
-            encoded = b""
-        if encoded and encoded.isascii() and b"\x7f" not in encoded:
-            return encoded
+    no DEL, which `json` escapes; the served page holds no float)."""
+    try:
+        encoded = orjson.dumps(served)
+    except TypeError:  # an integer over 64 bits
+        encoded = b""
+    if encoded and encoded.isascii() and b"\x7f" not in encoded:
+        return encoded
     return JSON_ENCODER.encode(served).encode("ascii")
-
-
-def _has_float(value: Any) -> bool:
-    if type(value) is float:
-        return True
-    if type(value) is dict:
-        return any(_has_float(item) for item in value.values())
-    if type(value) is list:
-        return any(_has_float(item) for item in value)
-    return False

@@ -22,6 +22,7 @@ from proxy.simple.common import (
     parse_api_version,
     rendered_api_version,
 )
+from proxy.simple.json_decode import InexactNumbers, decode, holds_float, load_object
 from proxy.simple.model import CoreMetadata, DistFile, ProjectPage, Yanked
 from proxy.simple.names import normalize_name
 from proxy.urls.join import LinkResolver
@@ -47,27 +48,6 @@ PAGE_KEYS = frozenset({"meta", "name", "files", "versions"})
 
 # ASCII output: a lone surrogate a parsed page may carry is written as an escape, not an error.
 JSON_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, check_circular=False)
-
-
-def _decode(body: bytes) -> Any:
-    """orjson first: four times faster than `json`, and the GIL is held for a quarter of the
-    time (a 6 MB page: 30 ms, not 120). What it refuses that `json` reads (lone surrogates,
-    NaN, integers over 64 bits) goes to `json`, so the result never depends on the codec."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return json.loads(body)
-
-
-def _load_object(body: bytes) -> dict[str, Any]:
-    try:
-        document = _decode(body)
-    except (ValueError, RecursionError) as error:
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise PageFormatError(f"invalid JSON page: {message}") from None
-    if not isinstance(document, dict):
-        raise PageFormatError(f"JSON page is a {type(document).__name__}, not an object")
-    return document
 
 
 def api_version_of(document: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -164,12 +144,12 @@ def _plain_yanked(value: Any) -> Any:
     return value if value is True or type(value) is str else _NOT_PLAIN
 
 
-def _dist_file(entry: Any, index: int, links: LinkResolver) -> DistFile:
+def _dist_file(entry: Any, index: int, links: LinkResolver, exact: bool = True) -> DistFile:
     """One file entry. The common entry (known keys, values of the right types) is read
     without building any error text: a 20k-file page is read on every cold request. Anything
     else takes the checks that name the bad part."""
     if type(entry) is not dict or not FILE_KEYS.issuperset(entry):
-        return _checked_dist_file(entry, index, links)
+        return _checked_dist_file(entry, index, links, exact)
     filename = entry.get("filename")
     url = entry.get("url")
     size = entry.get("size")
@@ -183,7 +163,7 @@ def _dist_file(entry: Any, index: int, links: LinkResolver) -> DistFile:
         or core_metadata is _NOT_PLAIN
         or not _plain_other_values(entry)
     ):
-        return _checked_dist_file(entry, index, links)
+        return _checked_dist_file(entry, index, links, exact)
     return DistFile(
         filename,
         links.resolve(url),
@@ -209,10 +189,12 @@ def _plain_other_values(entry: dict[str, Any]) -> bool:
     )
 
 
-def _checked_dist_file(entry: Any, index: int, links: LinkResolver) -> DistFile:
+def _checked_dist_file(entry: Any, index: int, links: LinkResolver, exact: bool = True) -> DistFile:
     where = f"files[{index}]"
     if not isinstance(entry, dict):
         raise PageFormatError(f"{where} is not an object")
+    if not exact and holds_float(entry):
+        raise InexactNumbers
     filename = _string(entry.get("filename"), f"{where}.filename")
     where = f"{where} ({filename!r})"
     return DistFile(
@@ -241,7 +223,13 @@ def _versions(value: Any) -> tuple[str, ...] | None:
 
 def parse_project_json(body: bytes, page_url: str) -> ProjectPage:
     """Read a PEP 691 project page; relative file URLs are resolved against `page_url`."""
-    document = _load_object(body)
+    try:
+        return _project_page(load_object(body), page_url, exact=False)
+    except InexactNumbers:
+        return _project_page(load_object(body, exact=True), page_url, exact=True)
+
+
+def _project_page(document: dict[str, Any], page_url: str, exact: bool) -> ProjectPage:
     api_version, other_meta = api_version_of(document)
     name = document.get("name")
     if name is None:
@@ -250,12 +238,14 @@ def parse_project_json(body: bytes, page_url: str) -> ProjectPage:
     if not isinstance(files, list):
         raise PageFormatError("JSON page 'files' is not a list")
     extra = {key: value for key, value in document.items() if key not in PAGE_KEYS}
-    links = LinkResolver(page_url)
     if other_meta:
         extra["meta"] = other_meta
+    if not exact and holds_float(extra):
+        raise InexactNumbers
+    links = LinkResolver(page_url)
     return ProjectPage(
         name=normalize_name(_string(name, "JSON page 'name'")),
-        files=tuple(_dist_file(entry, i, links) for i, entry in enumerate(files)),
+        files=tuple(_dist_file(entry, i, links, exact) for i, entry in enumerate(files)),
         versions=_versions(document.get("versions")),
         api_version=api_version,
         extra=extra,
@@ -278,7 +268,7 @@ def split_files(document: dict[str, Any]) -> tuple[bytes, list[bytes]]:
 
 def read_head(head: bytes, page_url: str) -> ProjectPage:
     """The page of a `split_files` head, without files."""
-    document = _load_object(head)
+    document = load_object(head)
     api_version, other_meta = api_version_of(document)
     name = document.get("name")
     extra = {key: value for key, value in document.items() if key not in PAGE_KEYS}
@@ -297,7 +287,7 @@ def read_head(head: bytes, page_url: str) -> ProjectPage:
 
 def read_piece(piece: bytes, first_index: int, links: LinkResolver) -> list[DistFile]:
     """The files of one `split_files` piece, whose first entry is the page's `first_index`."""
-    entries = _decode(piece)
+    entries = decode(piece)
     return [_dist_file(entry, first_index + i, links) for i, entry in enumerate(entries)]
 
 
@@ -358,7 +348,7 @@ def render_project_json(page: ProjectPage, *, legacy_metadata_key: bool = False)
 
 def parse_index_json(body: bytes) -> list[str]:
     """Project names of a PEP 691 project list (`projects[].name`), as given."""
-    document = _load_object(body)
+    document = load_object(body)
     api_version_of(document)
     projects = document.get("projects")
     if not isinstance(projects, list):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import string
 from dataclasses import replace
 from urllib.parse import quote
@@ -252,6 +253,16 @@ def test_any_html_expressible_page_survives_html_and_json(page: ProjectPage) -> 
 @given(json_pages)
 def test_any_page_survives_json(page: ProjectPage) -> None:
     assert parse_project_page(render_project_json(page), JSON_V1, PAGE_URL) == page
+
+
+@pytest.mark.parametrize("number", [2**64, 2**64 + 1, -(2**63) - 1, 10**30])
+def test_integers_over_64_bits_are_read_exactly(number: int) -> None:
+    """orjson reads them as floats: such a page is read again with `json`."""
+    entry = {"filename": "a-1.0.tar.gz", "url": "a", "x-serial": number}
+    body = json.dumps({"files": [entry], "x-page": [number], "meta": {"_n": number}}).encode()
+    page = parse_project_page(body, JSON_V1, PAGE_URL)
+    assert page.files[0].extra == {"x-serial": number}
+    assert page.extra == {"x-page": [number], "meta": {"_n": number}}
 
 
 # --- content negotiation -----------------------------------------------------------------
