@@ -30,14 +30,7 @@ from proxy.simple.filenames import (
     parse_wheel_filename,
     variants_json_filename,
 )
-from proxy.variants.metadata import (
-    VariantsConflictError,
-    VariantsDoc,
-    VariantsJsonError,
-    merge_variants_docs,
-    parse_variants_json,
-    render_variants_json,
-)
+from proxy.variants import metadata as variants_json
 
 PART_SUFFIX = ".part"
 
@@ -235,12 +228,12 @@ class LocalIndex:
         assert checked.variant is not None and checked.wheel is not None
         listed, docs = _version_metadata(self.root, files, checked.version)
         try:
-            merged = merge_variants_docs([*docs, checked.variant])
-        except (VariantsConflictError, ValueError) as exc:
+            merged = variants_json.merge_variants_docs([*docs, checked.variant])
+        except (variants_json.VariantsConflictError, ValueError) as exc:
             raise UploadRejected(
                 409, f"{checked.filename} conflicts with the variants of its version: {exc}"
             ) from None
-        body = render_variants_json(merged)
+        body = variants_json.render_variants_json(merged)
         if listed is not None:
             path = self.root / listed.path
             if path.read_bytes() == body:
@@ -284,7 +277,7 @@ class LocalIndex:
 
 def _version_metadata(
     root: Path, files: list[LocalFile], version: str
-) -> tuple[LocalFile | None, list[VariantsDoc]]:
+) -> tuple[LocalFile | None, list[variants_json.VariantsDoc]]:
     """The version's variants.json on disk (with its document), or else the documents of its
     variant wheels already there. A file that does not parse is a conflict (409)."""
     for local in files:
@@ -300,8 +293,8 @@ def _version_metadata(
     return None, docs
 
 
-def _parsed(local: LocalFile, body: bytes | None) -> VariantsDoc:
+def _parsed(local: LocalFile, body: bytes | None) -> variants_json.VariantsDoc:
     try:
-        return parse_variants_json(body or b"")
-    except VariantsJsonError as exc:
+        return variants_json.parse_variants_json(body or b"")
+    except variants_json.VariantsJsonError as exc:
         raise UploadRejected(409, f"the index's {local.filename} is invalid: {exc}") from None

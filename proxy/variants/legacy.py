@@ -23,19 +23,9 @@ from packaging.tags import Tag
 
 from proxy.simple.filenames import NULL_VARIANT_LABEL, WheelName
 from proxy.simple.model import DistFile, ProjectPage
+from proxy.variants import views
 from proxy.variants.coverage import expand_tags, requires_python_admits, tags_cover
 from proxy.variants.properties import VariantProperty
-from proxy.variants.views import (
-    Classified,
-    ClassifiedFiles,
-    FileDecision,
-    RankedWheel,
-    VersionDecision,
-    VersionVariants,
-    View,
-    compatible_labels,
-    group_by_version,
-)
 
 NO_FINGERPRINT = "no fingerprint: the page is the upstream page minus variant files"
 VARIANTS_JSON_LEFT_OUT = "variants.json is not shown to legacy clients"
@@ -79,13 +69,15 @@ def _rank_name(label: str | None, place: int, compatible: int) -> str:
 
 
 def rank_candidates(
-    items: Sequence[tuple[int, Classified]], ordered: Sequence[str], reasons: Mapping[str, str]
-) -> tuple[list[Candidate], dict[int, FileDecision]]:
+    items: Sequence[tuple[int, views.Classified]],
+    ordered: Sequence[str],
+    reasons: Mapping[str, str],
+) -> tuple[list[Candidate], dict[int, views.FileDecision]]:
     """Step 1: the candidates, best rank first, and the decisions on incompatible variants."""
     rank_of = {label: rank for rank, label in enumerate(ordered)}
     non_variant = len(ordered)
     candidates: list[Candidate] = []
-    decisions: dict[int, FileDecision] = {}
+    decisions: dict[int, views.FileDecision] = {}
     for position, item in items:
         wheel = item.wheel
         if wheel is None:
@@ -93,7 +85,9 @@ def rank_candidates(
         label = wheel.variant_label
         if label is not None and label not in rank_of:
             reason = reasons.get(label, "not compatible")
-            decisions[position] = FileDecision(item.dist.filename, None, f"incompatible: {reason}")
+            decisions[position] = views.FileDecision(
+                item.dist.filename, None, f"incompatible: {reason}"
+            )
             continue
         rank = non_variant if label is None else rank_of[label]
         name = _rank_name(label, rank + 1, len(ordered))
@@ -153,38 +147,45 @@ def _tie_safe_order(listed: Mapping[int, Candidate]) -> dict[int, DistFile]:
 
 
 def _version_view(
-    items: Sequence[tuple[int, Classified]],
-    info: VersionVariants | None,
+    items: Sequence[tuple[int, views.Classified]],
+    info: views.VersionVariants | None,
     fingerprint: Sequence[VariantProperty],
-) -> tuple[dict[int, DistFile], VersionDecision]:
+) -> tuple[dict[int, DistFile], views.VersionDecision]:
     """Rules 1-4 for one version: shown names by page position, and the decisions."""
     labels = {
         item.wheel.variant_label
         for _, item in items
         if item.wheel is not None and item.wheel.variant_label is not None
     }
-    ordered, reasons, problem = compatible_labels(info, fingerprint, labels)
+    ordered, reasons, problem = views.compatible_labels(info, fingerprint, labels)
     candidates, decisions = rank_candidates(items, ordered, reasons)
     listed, left_out = select_listed(candidates)
     shown = _tie_safe_order(listed)
     for candidate in candidates:
         if candidate.position in listed:
-            decisions[candidate.position] = FileDecision(
+            decisions[candidate.position] = views.FileDecision(
                 candidate.dist.filename, candidate.shown_name, _listed_reason(candidate)
             )
         else:
             reason = left_out[candidate.position]
-            decisions[candidate.position] = FileDecision(candidate.dist.filename, None, reason)
+            decisions[candidate.position] = views.FileDecision(
+                candidate.dist.filename, None, reason
+            )
     for position, item in items:
         if item.variants_json:
-            decisions[position] = FileDecision(item.dist.filename, None, VARIANTS_JSON_LEFT_OUT)
+            decisions[position] = views.FileDecision(
+                item.dist.filename, None, VARIANTS_JSON_LEFT_OUT
+            )
         elif item.wheel is None:
             shown[position] = item.dist
-            decisions[position] = FileDecision(item.dist.filename, item.dist.filename, "sdist")
+            decisions[position] = views.FileDecision(
+                item.dist.filename, item.dist.filename, "sdist"
+            )
     ranked = tuple(
-        RankedWheel(c.dist.filename, c.rank, c.rank_name, c.position in listed) for c in candidates
+        views.RankedWheel(c.dist.filename, c.rank, c.rank_name, c.position in listed)
+        for c in candidates
     )
-    decision = VersionDecision(
+    decision = views.VersionDecision(
         version=items[0][1].version_key or "",
         ranking=ordered,
         winner=ordered[0] if ordered else None,
@@ -196,34 +197,34 @@ def _version_view(
 
 
 def _unknown_client_view(
-    items: Sequence[tuple[int, Classified]],
-) -> tuple[dict[int, DistFile], VersionDecision]:
+    items: Sequence[tuple[int, views.Classified]],
+) -> tuple[dict[int, DistFile], views.VersionDecision]:
     """Rule 7: no fingerprint, so every variant file is left out and nothing is renamed."""
     shown: dict[int, DistFile] = {}
-    decisions: list[FileDecision] = []
+    decisions: list[views.FileDecision] = []
     for position, item in items:
         filename = item.dist.filename
         if item.variants_json:
-            decisions.append(FileDecision(filename, None, VARIANTS_JSON_LEFT_OUT))
+            decisions.append(views.FileDecision(filename, None, VARIANTS_JSON_LEFT_OUT))
         elif item.wheel is not None and item.wheel.is_variant:
-            decisions.append(FileDecision(filename, None, NO_FINGERPRINT))
+            decisions.append(views.FileDecision(filename, None, NO_FINGERPRINT))
         else:
             shown[position] = item.dist
-            decisions.append(FileDecision(filename, filename, "not a variant file"))
+            decisions.append(views.FileDecision(filename, filename, "not a variant file"))
     version = items[0][1].version_key or ""
-    return shown, VersionDecision(version, (), None, tuple(decisions))
+    return shown, views.VersionDecision(version, (), None, tuple(decisions))
 
 
 def legacy_view(
     page: ProjectPage,
-    variants: Mapping[str, VersionVariants],
+    variants: Mapping[str, views.VersionVariants],
     fingerprint: Sequence[VariantProperty] | None,
-    classified: ClassifiedFiles | None = None,
-) -> View:
+    classified: views.ClassifiedFiles | None = None,
+) -> views.View:
     """What an unmodified installer is shown; `fingerprint` None means nothing is known."""
     shown: dict[int, DistFile] = {}
-    decisions: list[VersionDecision] = []
-    for version_key, items in group_by_version(page, classified).items():
+    decisions: list[views.VersionDecision] = []
+    for version_key, items in views.group_by_version(page, classified).items():
         has_variants = any(item.wheel is not None and item.wheel.is_variant for _, item in items)
         if version_key is None or not has_variants:
             shown.update(
@@ -237,4 +238,4 @@ def legacy_view(
         shown.update(version_shown)
         decisions.append(decision)
     files = tuple(shown[position] for position in sorted(shown))
-    return View(replace(page, files=files), tuple(decisions))
+    return views.View(replace(page, files=files), tuple(decisions))
