@@ -9,7 +9,6 @@ source as it is on disk; a method is named `Class.method`, a nested function
 from __future__ import annotations
 
 import ast
-import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,12 +19,6 @@ from radon.visitors import Class, ComplexityVisitor
 PROXY = Path(__file__).resolve().parents[2] / "proxy"
 MAX_COMPLEXITY = 15
 MAX_LINES = 400
-
-# TEMPORARY: code its owners are still reshaping (issues 7 and 9), as "module" (over the line
-# limit) or "module:function" (over the complexity limit) -> who reshapes it. Each entry goes
-# as soon as its code is within the limits (a test below fails while a stale one remains);
-# nothing may be added. The list is printed on every run (a warning) until it is empty.
-TEMPORARY_EXCEPTIONS: dict[str, str] = {}
 
 MODULES = sorted(PROXY.rglob("*.py"))
 
@@ -78,7 +71,7 @@ def test_no_function_is_over_the_complexity_limit(path: Path) -> None:
     too_complex = [
         f"{name} (complexity {complexity})"
         for name, complexity in complexities(path).items()
-        if complexity > MAX_COMPLEXITY and f"{module}:{name}" not in TEMPORARY_EXCEPTIONS
+        if complexity > MAX_COMPLEXITY
     ]
     assert too_complex == [], f"{module}: split into named steps: {too_complex}"
 
@@ -86,26 +79,7 @@ def test_no_function_is_over_the_complexity_limit(path: Path) -> None:
 @pytest.mark.parametrize("path", MODULES, ids=relative)
 def test_no_module_is_over_the_line_limit(path: Path) -> None:
     module = relative(path)
-    if module in TEMPORARY_EXCEPTIONS:
-        pytest.skip(f"temporary exception: {TEMPORARY_EXCEPTIONS[module]}")
     assert line_count(path) <= MAX_LINES, f"{module}: split it by concept"
-
-
-def test_every_temporary_exception_is_still_needed() -> None:
-    stale = []
-    for entry, owner in TEMPORARY_EXCEPTIONS.items():
-        module, _, function = entry.partition(":")
-        path = PROXY / module
-        if not path.exists():
-            stale.append(f"{entry} ({owner}): no such module")
-        elif function and complexities(path).get(function, 0) <= MAX_COMPLEXITY:
-            stale.append(f"{entry} ({owner}): within the limit now")
-        elif not function and line_count(path) <= MAX_LINES:
-            stale.append(f"{entry} ({owner}): {line_count(path)} lines now")
-    assert stale == [], f"remove from TEMPORARY_EXCEPTIONS: {stale}"
-    if TEMPORARY_EXCEPTIONS:
-        listed = "; ".join(f"{entry} ({owner})" for entry, owner in TEMPORARY_EXCEPTIONS.items())
-        warnings.warn(f"code shape: temporary exceptions: {listed}", stacklevel=1)
 
 
 # Where pages and files come from never depends on what consumes them: the file store, the
