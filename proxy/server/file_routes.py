@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
+from proxy.server.download_sending import SentCount, send_download
 from proxy.server.errors import BadRequest
 from proxy.server.state import STATE, ProxyState
 from proxy.simple.model import DistFile
@@ -207,12 +208,10 @@ async def _stream_download(
         response.headers["Content-Range"] = f"bytes {byte_range[0]}-{byte_range[1] - 1}/{length}"
     if end is not None:
         response.content_length = end - start
-    sent = 0
+    sent = SentCount()
     try:
         await response.prepare(request)
-        async for chunk in download.stream(start, end):
-            await response.write(chunk)
-            sent += len(chunk)
+        await send_download(request, download, start, end, sent)
     except DownloadFailed as exc:
         log.warning("download of %s failed: %s", redact(url), exc)
         response["reason"] = f"download failed: {exc}"
@@ -220,9 +219,10 @@ async def _stream_download(
         if request.transport is not None:
             request.transport.close()
         return response
-    except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+    except (ConnectionError, aiohttp.ClientConnectionResetError):
+        response["bytes_sent"] = sent.total
         return response  # the client left; the download goes on for the store
     finally:
-        state.metrics.bytes_served.labels("upstream").inc(sent)
+        state.metrics.bytes_served.labels("upstream").inc(sent.total)
     await response.write_eof()
     return response

@@ -50,6 +50,7 @@ class ChunkWriter:
         self._on_written = on_written
         self._on_stopped = on_stopped
         self._depth = depth
+        self._offset = 0  # thread side: where the next chunk goes in the file
         self._loop = asyncio.get_running_loop()
         self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._queued = 0  # loop side: chunks handed over and not yet written
@@ -105,7 +106,11 @@ class ChunkWriter:
             self._check.update(chunk)
             view = memoryview(chunk)
             while view:
-                view = view[os.write(self._fd, view) :]
+                # pwrite, not write: readers send from duplicates of this descriptor, and a
+                # duplicate shares (and sendfile moves) the file position.
+                written = os.pwrite(self._fd, view, self._offset)
+                self._offset += written
+                view = view[written:]
         except DownloadFailed as exc:
             return exc
         except OSError as exc:

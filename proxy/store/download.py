@@ -31,18 +31,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn, Protocol
+from typing import BinaryIO, NoReturn, Protocol
 
 from proxy.store.backend import StoredFile
 from proxy.store.chunk_writer import ChunkWriter
 from proxy.store.errors import (
     DownloadAborted,
     DownloadFailed,
-    HashMismatch,
-    SizeMismatch,
     StorageFailed,
     UpstreamFailed,
 )
+from proxy.store.stats import DownloadCounters
 from proxy.store.verify import ContentCheck, ExpectedFile
 
 log = logging.getLogger(__name__)
@@ -50,6 +49,8 @@ log = logging.getLogger(__name__)
 READ_CHUNK_BYTES = 256 * 1024
 # Enough to keep a client from having the complete file before it is verified.
 HELD_BACK_BYTES = 1
+# How long bytes in the file wait for more before a short span is sent anyway.
+SHORT_SPAN_WAIT_S = 0.005
 
 
 class UpstreamBody(Protocol):
@@ -81,27 +82,6 @@ class SourceResponse:
 Source = Callable[[], Awaitable[UpstreamBody]]
 # Moves a verified temporary file into the cache: (key, temp path, fd, size, sha256).
 KeepFile = Callable[[str, Path, int, int, str], Awaitable[StoredFile | None]]
-
-
-@dataclass(slots=True)
-class DownloadCounters:
-    """Running totals over all downloads of a store, for metrics."""
-
-    bytes_from_upstream: int = 0
-    hash_mismatches: int = 0
-    size_mismatches: int = 0
-    upstream_failures: int = 0
-    storage_failures: int = 0
-
-    def count_failure(self, failure: DownloadFailed) -> None:
-        if isinstance(failure, HashMismatch):
-            self.hash_mismatches += 1
-        elif isinstance(failure, SizeMismatch):
-            self.size_mismatches += 1
-        elif isinstance(failure, UpstreamFailed):
-            self.upstream_failures += 1
-        elif isinstance(failure, StorageFailed):
-            self.storage_failures += 1
 
 
 class _Phase(enum.Enum):
@@ -216,6 +196,52 @@ class Download:
                 return
             else:
                 await self._progress.wait()
+
+    async def written_spans(
+        self, start: int, end: int | None, least: int
+    ) -> AsyncIterator[tuple[int, int]]:
+        """(offset, count) spans of bytes [start, end) (end None: to the end) as they reach
+        the temporary file, for `sendfile` from `reader()`. A span is at least `least` bytes
+        unless it is the last or its bytes have waited `SHORT_SPAN_WAIT_S` (a slow upstream
+        still reaches the client at once). The same release rules as `stream`: a reader
+        stays behind the writer until the file is verified; a failure raises
+        `DownloadFailed`."""
+        loop = asyncio.get_running_loop()
+        position = start
+        short_since: float | None = None
+        while end is None or position < end:
+            limit, last = self._sendable(end)
+            waited = short_since is not None and loop.time() - short_since >= SHORT_SPAN_WAIT_S
+            if position < limit and (last or waited or limit - position >= least):
+                yield position, limit - position
+                position, short_since = limit, None
+            elif last:
+                return
+            else:
+                timer = None
+                if position < limit:
+                    short_since = loop.time() if short_since is None else short_since
+                    timer = loop.call_later(SHORT_SPAN_WAIT_S, self._notify)
+                await self._progress.wait()
+                if timer is not None:
+                    timer.cancel()
+
+    def _sendable(self, end: int | None) -> tuple[int, bool]:
+        """How far a reader may read from the file now, and whether that is the end."""
+        if self._phase is _Phase.FAILED:
+            self._raise_failure()
+        verified = self._phase is _Phase.VERIFIED
+        limit = self._written if verified else min(self._written, self._received - HELD_BACK_BYTES)
+        if end is not None:
+            limit = min(limit, end)
+        return limit, verified or limit == end
+
+    def reader(self) -> BinaryIO:
+        """A file object of its own on the temporary file (a duplicate descriptor, so it
+        reads on after the file is renamed, evicted or the download has failed)."""
+        if self._phase is _Phase.FAILED:
+            self._raise_failure()  # the descriptor may be closed, its number reused
+        return os.fdopen(os.dup(self._fd), "rb", buffering=0)
 
     async def result(self) -> StoredFile | None:
         """Wait until the download is over: the stored file, or None if it was not kept.
@@ -332,6 +358,7 @@ class Download:
             return  # a report from the thread that crossed the failure: nothing is queued
         self._queued.popleft()
         self._written += size
+        self._notify()
 
     def _writer_stopped(self) -> None:
         if self._phase is _Phase.FAILED:

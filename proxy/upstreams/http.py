@@ -29,17 +29,20 @@ from proxy.upstreams.zip_records import parse_content_range
 from proxy.urls.origins import RedirectTargets, origin_of, same_origin
 
 MAX_REDIRECTS = 5
-CHUNK_SIZE = 256 * 1024
+# How much of a file's body aiohttp buffers before it stops reading the socket: at its
+# 64 KiB default a fast upstream's reads pause and resume every few chunks.
+FILE_READ_BUFFER_BYTES = 1024 * 1024
 USER_AGENT = "variant-proxy"
 
 
 class ResponseChunks:
-    """The body of an open upstream response as an async iterator; `aclose` releases it even
-    when iteration never started (an async generator's `finally` would not run then)."""
+    """The body of an open upstream response as an async iterator of the buffers as they
+    arrived (no joining copy); `aclose` releases it even when iteration never started (an
+    async generator's `finally` would not run then)."""
 
     def __init__(self, response: aiohttp.ClientResponse, upstream: str, url: str) -> None:
         self._response = response
-        self._iterator = response.content.iter_chunked(CHUNK_SIZE).__aiter__()
+        self._content = response.content
         self._upstream = upstream
         self._url = url
 
@@ -48,13 +51,17 @@ class ResponseChunks:
 
     async def __anext__(self) -> bytes:
         try:
-            return await self._iterator.__anext__()
-        except StopAsyncIteration:
-            self._response.release()
-            raise
+            while True:
+                data, end_of_http_chunk = await self._content.readchunk()
+                if data:
+                    return data
+                if not end_of_http_chunk:
+                    break
         except (aiohttp.ClientError, TimeoutError) as exc:
             self._response.close()
             raise UpstreamError(failures.broke_off(self._upstream, self._url, exc)) from None
+        self._response.release()
+        raise StopAsyncIteration
 
     async def aclose(self) -> None:
         self._response.close()
@@ -114,6 +121,7 @@ class Upstream:
         url: str,
         headers: Mapping[str, str],
         allowed: RedirectTargets,
+        read_bufsize: int | None = None,
     ) -> aiohttp.ClientResponse:
         """GET with redirects followed by hand, each hop checked against the allowed targets."""
         current = url
@@ -124,6 +132,7 @@ class Upstream:
                     headers=self._headers_for(current, headers),
                     allow_redirects=False,
                     timeout=self._timeout,
+                    read_bufsize=read_bufsize,
                 )
             except TimeoutError:
                 raise UpstreamError(
@@ -212,7 +221,9 @@ class Upstream:
 
     async def open_file(self, url: str) -> FileResponse:
         """Open a listed file for streaming; the caller drains `chunks`."""
-        response = await self._request(url, {}, self.allowed_hosts(url))
+        response = await self._request(
+            url, {}, self.allowed_hosts(url), read_bufsize=FILE_READ_BUFFER_BYTES
+        )
         try:
             self._check_status(response, url, (200,))
         except (UpstreamError, UpstreamNotFound):
