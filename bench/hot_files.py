@@ -4,8 +4,9 @@
                                         [--files 20000]
 
 * cold file: a `--size-mib` file of random bytes, straight from the upstream and through a
-  proxy that has not cached it (a fresh proxy each time), alternating, `--repeats` each,
-  medians of MB/s;
+  proxy that has not cached it (a fresh proxy each time, not pinned to a CPU, as the
+  direct path's upstream and client are not), alternating, `--repeats` each, medians of
+  MB/s;
 * one cold file, `--clients` clients at once: how many bytes (so how many downloads) the
   proxy took from the upstream;
 * start-up: a cache holding `--files` files, all over `max_size`, then the time from
@@ -87,7 +88,11 @@ def bench_cold_file(
         got, used = _cold_run(upstream_file_url(upstream, PROJECT, cold.filename), [upstream])
         direct.append(got.total_s)
         cpu["direct"].append(used)
-        with start_proxy_with(upstream.url + "/simple/", workdir, f"proxy-cold{attempt}") as proxy:
+        # Not pinned: the direct path has no server to pin (its upstream and client share both
+        # cores), and a proxy is deployed unpinned, its threads spread over the cores.
+        with start_proxy_with(
+            upstream.url + "/simple/", workdir, f"proxy-cold{attempt}", cpu=None
+        ) as proxy:
             url = proxy_file_urls(proxy, PROJECT)[cold.filename]
             got, used = _cold_run(url, [upstream, proxy])
             assert got.size == size, got

@@ -29,6 +29,7 @@ from bench.common import (
     JSON_ACCEPT,
     PROXY_READY,
     REPO_ROOT,
+    SERVER_CPU,
     ServerProcess,
     _children,
     exit_on_sigterm,
@@ -100,8 +101,14 @@ def _timed_get(url: str) -> float:
 
 
 def start_proxy_with(
-    index_url: str, workdir: Path, name: str, ttl: int = 3600, extra: str = ""
+    index_url: str,
+    workdir: Path,
+    name: str,
+    ttl: int = 3600,
+    extra: str = "",
+    cpu: int | None = SERVER_CPU,
 ) -> ServerProcess:
+    """A proxy on `index_url`, pinned to `cpu` (None: not pinned), started."""
     folder = workdir / name
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "config.toml"
@@ -118,7 +125,7 @@ def start_proxy_with(
             "--port",
             "0",
         ],
-        0,
+        cpu,
     )
     return ServerProcess(
         "variant-proxy", command, folder / "proxy.log", cwd=REPO_ROOT, ready_pattern=PROXY_READY
