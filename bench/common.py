@@ -523,6 +523,21 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def wait_until_idle(pid: int, quiet_s: float = 0.3, most_s: float = 15.0) -> float:
+    """Wait until a server process and its children use (almost) no CPU for `quiet_s`: a
+    proxy that just started still spawns and imports its page worker, which would compete
+    with what is measured next. Returns the seconds waited (at most `most_s`)."""
+    started = time.perf_counter()
+    before = cpu_seconds(pid)
+    while time.perf_counter() - started < most_s:
+        time.sleep(quiet_s)
+        now = cpu_seconds(pid)
+        if now - before < 0.05 * quiet_s:
+            break
+        before = now
+    return time.perf_counter() - started
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds used so far by a process and its live descendants
     (nginx serves from a worker child of the process started)."""

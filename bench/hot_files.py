@@ -39,6 +39,7 @@ from bench.common import (
     print_table,
     proxy_config_toml,
     start_upstream,
+    wait_until_idle,
 )
 from bench.dataset import DataRoot
 from bench.files import (
@@ -93,6 +94,7 @@ def bench_cold_file(
         with start_proxy_with(
             upstream.url + "/simple/", workdir, f"proxy-cold{attempt}", cpu=None
         ) as proxy:
+            wait_until_idle(proxy.pid)
             url = proxy_file_urls(proxy, PROJECT)[cold.filename]
             got, used = _cold_run(url, [upstream, proxy])
             assert got.size == size, got
