@@ -11,6 +11,7 @@ import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -22,14 +23,6 @@ from proxy.server.download_sending import SentCount, _send_while_taken, send_dow
 from proxy.store.download import Download
 from proxy.store.file_store import DownloadFailed, ExpectedFile, FileStore, HashMismatch
 from tests.unit.test_store import CHUNK, PAYLOAD, FakeUpstream, expect, key_of, within
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[FileStore]:
-    file_store = FileStore(tmp_path / "cache", None)
-    await file_store.open()
-    yield file_store
-    await file_store.close()
 
 
 async def spans_read(download: Download, start: int, end: int | None, least: int) -> bytes:
@@ -129,13 +122,21 @@ def download_app(store: FileStore, upstream: FakeUpstream) -> web.Application:
     return app
 
 
+@asynccontextmanager
+async def file_response(
+    store: FileStore, upstream: FakeUpstream, server_factory: AiohttpServer, read_bufsize: int
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """A client's response for the file `upstream` gives, sent by `send_download`."""
+    server = await server_factory(download_app(store, upstream))
+    async with aiohttp.ClientSession(read_bufsize=read_bufsize) as session:
+        yield await session.get(server.make_url("/file"))
+
+
 async def test_a_client_gets_every_byte_sent_from_the_file(
     store: FileStore, aiohttp_server: AiohttpServer
 ) -> None:
     upstream = FakeUpstream(PAYLOAD, pause_before_chunk=2)
-    server = await aiohttp_server(download_app(store, upstream))
-    async with aiohttp.ClientSession() as session:
-        response = await session.get(server.make_url("/file"))
+    async with file_response(store, upstream, aiohttp_server, 2**16) as response:
         first = await within(response.content.read(CHUNK))
         assert first == PAYLOAD[:CHUNK]
         upstream.release.set()
@@ -148,11 +149,8 @@ async def test_a_slow_client_still_gets_every_byte(
 ) -> None:
     """The client reads in small sips with pauses: the socket fills, the thread gives up,
     and the loop's own sendfile sends the rest of each span."""
-    upstream = FakeUpstream(PAYLOAD)
-    server = await aiohttp_server(download_app(store, upstream))
     received = bytearray()
-    async with aiohttp.ClientSession(read_bufsize=4096) as session:
-        response = await session.get(server.make_url("/file"))
+    async with file_response(store, FakeUpstream(PAYLOAD), aiohttp_server, 4096) as response:
         while chunk := await within(response.content.read(4096)):
             received += chunk
             await asyncio.sleep(0.001)
@@ -163,8 +161,6 @@ async def test_a_failing_download_cuts_the_client_off_short_of_the_end(
     store: FileStore, aiohttp_server: AiohttpServer
 ) -> None:
     upstream = FakeUpstream(PAYLOAD, fail_after_chunk=2)
-    server = await aiohttp_server(download_app(store, upstream))
-    async with aiohttp.ClientSession() as session:
-        response = await session.get(server.make_url("/file"))
+    async with file_response(store, upstream, aiohttp_server, 2**16) as response:
         with pytest.raises(aiohttp.ClientPayloadError):
             await within(response.content.read())

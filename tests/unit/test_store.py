@@ -144,14 +144,6 @@ def tmp_entries(root: Path) -> list[Path]:
     return sorted((root / "tmp").iterdir())
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[FileStore]:
-    file_store = FileStore(tmp_path / "cache", None)
-    await file_store.open()
-    yield file_store
-    await file_store.close()
-
-
 async def store_payload(store: FileStore, data: bytes) -> Path:
     stored = await within(store.download(key_of(data), FakeUpstream(data), expect(data)).result())
     assert stored is not None
