@@ -83,8 +83,15 @@ async def cache_listed_file(
     state: ProxyState, project: NormalizedName, ident: str, *, metadata: bool
 ) -> int:
     """Put a listed file (or its metadata) into the store as a GET of it would, without
-    sending it anywhere (the in-process mirror); its size. Raises like the route."""
-    located = await state.pipeline.locate(project, ident)
+    sending it anywhere (the in-process mirror); its size. Raises like the route.
+
+    The file is found in the memoised page when there is one, fresh or not: the mirror
+    revalidated every page moments ago (its plan), and asking the upstream again for each
+    file cost it a third of its fetch time."""
+    memo = state.pipeline.pages.peek(project)
+    located = memo.files.get(ident) if memo is not None else None
+    if located is None:
+        located = await state.pipeline.locate(project, ident)
     if metadata and not located.dist.core_metadata:
         raise web.HTTPNotFound(text="this file has no metadata file upstream\n")
     target = file_target(located.dist, ident, metadata=metadata)
