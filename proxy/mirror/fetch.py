@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 JSON_ACCEPT = "application/vnd.pypi.simple.v1+json"
 CHUNK = 256 * 1024
 DEFAULT_JOBS = 8
+# Files in flight per download slot, counting those verified and still being kept: keeping a
+# file costs three waits on the disk (fsync, index commit, rename and folder fsync), and a
+# slot that waited for them fetched at half the speed.
+KEPT_PER_JOB = 4
 
 
 @dataclass(frozen=True)
@@ -78,13 +82,15 @@ async def plan_fetches(
 
 
 # Fetches one item into the cache; returns how many bytes it holds (raises FetchError).
-FetchOne = Callable[[FetchItem], Awaitable[int]]
+# It may call its second argument once the bytes are in and checked, before they are kept:
+# the next download starts while this file is made durable (fsyncs, index commit, rename).
+FetchOne = Callable[[FetchItem, Callable[[], None]], Awaitable[int]]
 
 
 def http_fetcher(session: aiohttp.ClientSession, progress: MirrorProgress) -> FetchOne:
     """GET through a proxy (its cache keeps the file), counting bytes as they arrive."""
 
-    async def fetch(item: FetchItem) -> int:
+    async def fetch(item: FetchItem, _: Callable[[], None]) -> int:
         async with session.get(item.url) as response:
             if response.status != 200:
                 reason = (await response.text()).strip()[:200]
@@ -105,7 +111,7 @@ def in_process_fetcher(state: ProxyState, base_url: str) -> FetchOne:
     from proxy.server.file_routes import cache_listed_file, project_from_path
     from proxy.upstreams.source import UpstreamError
 
-    async def fetch(item: FetchItem) -> int:
+    async def fetch(item: FetchItem, verified: Callable[[], None]) -> int:
         parts = urlsplit(item.url).path.split("/")
         if not item.url.startswith(base_url) or len(parts) != 5 or parts[1] != "files":
             raise FetchError(f"{item.what}: not a file URL of this proxy")
@@ -115,6 +121,7 @@ def in_process_fetcher(state: ProxyState, base_url: str) -> FetchOne:
                 project_from_path(parts[2]),
                 parts[3],
                 metadata=parts[4].endswith(".metadata"),
+                verified=verified,
             )
         except (web.HTTPException, FileNotListed, UpstreamError, DownloadFailed) as exc:
             raise FetchError(f"{item.what}: {exc}"[:300]) from None
@@ -122,22 +129,45 @@ def in_process_fetcher(state: ProxyState, base_url: str) -> FetchOne:
     return fetch
 
 
+class _Slot:
+    """One of the `jobs` download slots, given back once: early, when the fetch says its
+    bytes are in, or when the fetch is over."""
+
+    def __init__(self, slots: asyncio.Semaphore) -> None:
+        self._slots = slots
+        self._held = False
+
+    async def take(self) -> None:
+        await self._slots.acquire()
+        self._held = True
+
+    def give_back(self) -> None:
+        if self._held:
+            self._held = False
+            self._slots.release()
+
+
 async def fetch_all(
     items: list[FetchItem], progress: MirrorProgress, fetch: FetchOne, jobs: int = DEFAULT_JOBS
 ) -> list[str]:
-    """Fetch every item (at most `jobs` at once); the errors, one line each."""
-    limit = asyncio.Semaphore(jobs)
+    """Fetch every item (at most `jobs` downloads at once, and up to `KEPT_PER_JOB` times
+    as many files being made durable behind them); the errors, one line each."""
+    downloads = asyncio.Semaphore(jobs)
+    in_flight = asyncio.Semaphore(jobs * KEPT_PER_JOB)
     errors: list[str] = []
 
     async def one(item: FetchItem) -> None:
-        async with limit:
+        async with in_flight:
+            slot = _Slot(downloads)
+            await slot.take()
             try:
-                progress.advance(await fetch(item))
+                progress.advance(await fetch(item, slot.give_back))
             except FetchError as exc:
                 errors.append(str(exc))
             except (aiohttp.ClientError, TimeoutError) as exc:
                 errors.append(f"{item.what}: {type(exc).__name__} {exc}"[:300])
             finally:
+                slot.give_back()
                 progress.file_done()
 
     sizes = [item.size for item in items]

@@ -9,6 +9,7 @@ page lists and downloads nothing. Only files a project page listed are ever fetc
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -20,7 +21,7 @@ from proxy.server.state import STATE, ProxyState
 from proxy.simple.model import DistFile
 from proxy.simple.names import NormalizedName, normalize_name
 from proxy.store.backend import Blob
-from proxy.store.file_store import DownloadFailed, ExpectedFile
+from proxy.store.file_store import Download, DownloadFailed, ExpectedFile
 from proxy.upstreams.offline import NotInMirror
 from proxy.upstreams.projects import Located
 from proxy.upstreams.source import redact
@@ -80,10 +81,16 @@ def file_target(dist: DistFile, ident: str, *, metadata: bool) -> FileTarget:
 
 
 async def cache_listed_file(
-    state: ProxyState, project: NormalizedName, ident: str, *, metadata: bool
+    state: ProxyState,
+    project: NormalizedName,
+    ident: str,
+    *,
+    metadata: bool,
+    verified: Callable[[], None] = lambda: None,
 ) -> int:
     """Put a listed file (or its metadata) into the store as a GET of it would, without
     sending it anywhere (the in-process mirror); its size. Raises like the route.
+    `verified()` is called once a download's bytes are in and checked, before it is kept.
 
     The file is found in the memoised page when there is one, fresh or not: the mirror
     revalidated every page moments ago (its plan), and asking the upstream again for each
@@ -104,8 +111,22 @@ async def cache_listed_file(
     download = state.file_fetcher().download(
         target.key, lambda: upstream.open_file(target.url), target.expected
     )
+    await bytes_verified(download)
+    verified()
     kept = await download.result()
     return kept.size if kept is not None else 0
+
+
+async def bytes_verified(download: Download) -> None:
+    """Wait until every byte of `download` is in and checked (it may not be kept yet), or
+    raise its failure: a reader gets the file's last byte only then. A file of no listed
+    size (a metadata file) waits until it is kept."""
+    size = download.total
+    if size is None:
+        await download.result()
+        return
+    async for _ in download.stream(max(size - 1, 0)):
+        pass
 
 
 def project_from_path(segment: str) -> NormalizedName:

@@ -1,0 +1,129 @@
+"""The mirror's fetch loop: at most `jobs` downloads at once, while files already verified
+are being kept (made durable) behind them, up to `KEPT_PER_JOB` times as many in all; a
+download's slot goes back once its bytes are verified (a real `FileStore`)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from proxy.mirror.fetch import KEPT_PER_JOB, FetchError, FetchItem, fetch_all
+from proxy.mirror.progress import PlainProgress
+from proxy.server.file_routes import bytes_verified
+from proxy.store.file_store import ExpectedFile, FileStore, HashMismatch, SourceResponse
+
+JOBS = 2
+
+
+class Fetches:
+    """Fake fetches: each downloads (a tick), says so, then keeps its file until released;
+    records how many were downloading and how many were in flight at most."""
+
+    def __init__(self) -> None:
+        self.downloading = self.in_flight = 0
+        self.most_downloading = self.most_in_flight = 0
+        self.kept = asyncio.Event()
+        self.started: list[str] = []
+
+    async def __call__(self, item: FetchItem, verified: Callable[[], None]) -> int:
+        self.started.append(item.what)
+        self.in_flight += 1
+        self.downloading += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        self.most_downloading = max(self.most_downloading, self.downloading)
+        await asyncio.sleep(0)
+        self.downloading -= 1
+        verified()
+        verified()  # twice gives the slot back once
+        try:
+            if item.what == "broken":
+                raise FetchError("broken: 404 not found")
+            await self.kept.wait()
+            return 10
+        finally:
+            self.in_flight -= 1
+
+
+def items(count: int) -> list[FetchItem]:
+    return [FetchItem(f"http://proxy/files/p/{n}", 10, f"file-{n}") for n in range(count)]
+
+
+async def test_downloads_go_on_while_verified_files_are_kept() -> None:
+    fetches = Fetches()
+    out = io.StringIO()
+    running = asyncio.ensure_future(fetch_all(items(50), PlainProgress(out), fetches, JOBS))
+    for _ in range(200):  # until every slot for files in flight is taken
+        await asyncio.sleep(0)
+    assert len(fetches.started) == JOBS * KEPT_PER_JOB  # not JOBS: keeping holds no slot
+    assert fetches.most_downloading <= JOBS
+    fetches.kept.set()
+    assert await asyncio.wait_for(running, 20) == []
+    assert len(fetches.started) == 50
+    assert fetches.most_downloading <= JOBS
+    assert fetches.most_in_flight == JOBS * KEPT_PER_JOB
+    assert "50/50 files, 500 B" in out.getvalue()
+
+
+async def test_a_failed_fetch_gives_its_slots_back() -> None:
+    fetches = Fetches()
+    fetches.kept.set()
+    broken = [FetchItem("http://proxy/files/p/x", None, "broken") for _ in range(3 * JOBS)]
+    errors = await asyncio.wait_for(
+        fetch_all([*broken, *items(5)], PlainProgress(io.StringIO()), fetches, JOBS), 20
+    )
+    assert errors == ["broken: 404 not found"] * len(broken)
+    assert len(fetches.started) == len(broken) + 5
+
+
+class PausedSource:
+    """An upstream file that stops before its last chunk until released."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.paused = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self) -> SourceResponse:
+        return SourceResponse(len(self.data), self._chunks())
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        yield self.data[:-10]
+        self.paused.set()
+        await self.release.wait()
+        yield self.data[-10:]
+
+
+def expected(data: bytes, *, size: bool = True) -> ExpectedFile:
+    return ExpectedFile({"sha256": hashlib.sha256(data).hexdigest()}, len(data) if size else None)
+
+
+@pytest.mark.parametrize("listed_size", [True, False])
+async def test_bytes_verified_waits_for_every_byte_and_the_check(
+    tmp_path: Path, listed_size: bool
+) -> None:
+    data = os.urandom(100_000)
+    async with FileStore(tmp_path / "cache", None) as store:
+        source = PausedSource(data)
+        download = store.download("sha256-whole", source, expected(data, size=listed_size))
+        verified = asyncio.ensure_future(bytes_verified(download))
+        await asyncio.wait_for(source.paused.wait(), 20)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not verified.done()
+        source.release.set()
+        await asyncio.wait_for(verified, 20)
+        assert download.received == len(data)
+        assert await download.result() is not None
+
+        wrong = PausedSource(data)
+        wrong.release.set()
+        other = ExpectedFile({"sha256": hashlib.sha256(b"other").hexdigest()}, len(data))
+        failing = store.download("sha256-wrong", wrong, other)
+        with pytest.raises(HashMismatch):
+            await asyncio.wait_for(bytes_verified(failing), 20)
