@@ -92,9 +92,19 @@ class LocalDiskBackend:
         self.path_of(key)
 
     async def put(self, key: str, verified: Path, size: int) -> LocalFileBlob:
-        path = self.path_of(key)
-        await asyncio.to_thread(_move_into_place, verified, path)
+        # One thread hop for the path checks (two lstat calls) and the move: both off the loop.
+        path = await asyncio.to_thread(self._move_into_place, key, verified)
         return LocalFileBlob(path, size)
+
+    def _move_into_place(self, key: str, verified: Path) -> Path:
+        path = self.path_of(key)
+        try:
+            os.replace(verified, path)
+        except FileNotFoundError:  # the shard's first file: make its folder
+            path.parent.mkdir(exist_ok=True)
+            os.replace(verified, path)
+        _fsync_directory(path.parent)
+        return path
 
     async def open(self, key: str) -> LocalFileBlob | None:
         path = self.path_of(key)
@@ -115,12 +125,6 @@ def _regular_file_size(path: Path) -> int | None:
     except FileNotFoundError:
         return None
     return info.st_size if stat.S_ISREG(info.st_mode) else None
-
-
-def _move_into_place(source: Path, target: Path) -> None:
-    target.parent.mkdir(exist_ok=True)
-    os.replace(source, target)
-    _fsync_directory(target.parent)
 
 
 def _delete_files(paths: Sequence[Path]) -> None:
