@@ -61,7 +61,7 @@ class _Counts:
     def summary(self) -> str:
         return (
             f"{self.done}/{self.files} files, {human_bytes(self.bytes)} in "
-            f"{time.monotonic() - self.started:.1f} s ({human_bytes(self.rate())}/s)"
+            f"{time.monotonic() - self.started:.2f} s ({human_bytes(self.rate())}/s)"
         )
 
 
