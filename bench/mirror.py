@@ -14,13 +14,21 @@ bytes discarded, and (3) the same, each file written to disk as `pip download` w
 fsync). Prints medians side by side, with each row's speed against (2) and (3) (medians of
 the per-repeat ratios); never fails on a figure.
 
-Where the mirror's fetch time goes (profiled with yappi and per-phase timers, 200 x 512 KiB,
-8 at once, 2 shared cores): the mirror process is CPU-bound, about 0.6-0.9 s of CPU for
-about 0.8-1.2 s of wall time (a discard download: about 0.1 s of CPU), spread over the
-store's per-file path (download set-up, the writer thread's hashing and writes, fsync of
-file and folder, the index commit, the rename); no single step dominates. Per-file index
-commits on the one index thread (2-3 ms each, serial) were grouped (`GroupCommit`); more
-parallel fetches (`--jobs 16/32`) do not help while the CPU is the limit.
+Where the mirror's fetch time goes (py-spy on the mirror process during the fetch phase
+only, per-phase timers, CPU seconds; 200 x 512 KiB, 8 at once, 2 shared cores): the
+process is CPU-bound, its event loop the busiest thread. Fixed so far: each file's locate
+revalidated its project page at the upstream (the mirror runs with page TTLs at 0), two
+requests per project after the plan had just revalidated it (a third of the fetch time);
+threads started per download (one, then two: write and hash) made the loop wait for each
+to run (about 12% of the loop's samples with one; now a shared pool of 8); a download slot
+was held while the file was kept (fsync, index commit, rename and folder fsync: 22 of the
+40 ms a slot was held; now the slot goes back once the bytes are verified, and up to
+4 x jobs files are in flight). Left: the loop
+reads the sockets (about a quarter of its samples, as in a plain download), creates each
+temporary file (an ext4 create here costs 0.3-0.7 ms of CPU; done off the loop it did not
+help), checks paths and reads the index for each lookup. Not helping: more files kept
+behind the downloads (16 x jobs), or no durability at all (no fsync, SQLite
+synchronous=OFF: 15% at most, mostly writeback moved past the end of the phase).
 """
 
 from __future__ import annotations
