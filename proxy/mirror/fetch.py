@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 JSON_ACCEPT = "application/vnd.pypi.simple.v1+json"
 CHUNK = 256 * 1024
 DEFAULT_JOBS = 8
+PAGE_JOBS = 8  # project pages the plan asks the proxy for at once
 # Files in flight per download slot, counting those verified and still being kept: keeping a
 # file costs three waits on the disk (fsync, index commit, rename and folder fsync), and a
 # slot that waited for them fetched at half the speed.
@@ -63,22 +64,46 @@ async def plan_fetches(
 ) -> list[FetchItem]:
     """Every file (and metadata file) the resolutions chose, once each, with sizes from the
     proxy's page for that target (fetching the page caches it, and its variants.json)."""
+    chosen = [
+        (_page_url(base_url, resolution, pinned.project), urldefrag(pinned.url).url)
+        for resolution in resolutions
+        for pinned in resolution.files
+    ]
+    pages = await _get_pages(session, list(dict.fromkeys(page for page, _ in chosen)))
     items: dict[str, FetchItem] = {}
-    pages: dict[str, dict[str, Mapping[str, Any]]] = {}
-    for resolution in resolutions:
-        index_url = base_url.rstrip("/") + resolution.target.fingerprint.index_path
-        for pinned in resolution.files:
-            page_url = f"{index_url}{normalize_name(pinned.project)}/"
-            if page_url not in pages:
-                pages[page_url] = _listed_files(await _get_json(session, page_url), page_url)
-            url = urldefrag(pinned.url).url
-            entry = pages[page_url].get(url, {})
-            name = url.rsplit("/", 1)[-1]
-            size = entry.get("size")
-            items.setdefault(url, FetchItem(url, size if isinstance(size, int) else None, name))
-            if entry.get("core-metadata") or entry.get("dist-info-metadata"):
-                items.setdefault(url + ".metadata", FetchItem(url + ".metadata", None, name))
+    for page_url, url in chosen:
+        entry = pages[page_url].get(url, {})
+        name = url.rsplit("/", 1)[-1]
+        size = entry.get("size")
+        items.setdefault(url, FetchItem(url, size if isinstance(size, int) else None, name))
+        if entry.get("core-metadata") or entry.get("dist-info-metadata"):
+            items.setdefault(url + ".metadata", FetchItem(url + ".metadata", None, name))
     return list(items.values())
+
+
+def _page_url(base_url: str, resolution: Resolution, project: str) -> str:
+    index_url = base_url.rstrip("/") + resolution.target.fingerprint.index_path
+    return f"{index_url}{normalize_name(project)}/"
+
+
+async def _get_pages(
+    session: aiohttp.ClientSession, page_urls: list[str]
+) -> dict[str, dict[str, Mapping[str, Any]]]:
+    """The files each page lists, `PAGE_JOBS` pages at once (one at a time, the plan of a
+    200-project mirror took 0.6-1.2 s); the first failure in page order is raised."""
+    limit = asyncio.Semaphore(PAGE_JOBS)
+
+    async def one(page_url: str) -> dict[str, Mapping[str, Any]]:
+        async with limit:
+            return _listed_files(await _get_json(session, page_url), page_url)
+
+    listed = await asyncio.gather(*(one(url) for url in page_urls), return_exceptions=True)
+    pages: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for page_url, result in zip(page_urls, listed, strict=True):
+        if isinstance(result, BaseException):
+            raise result
+        pages[page_url] = result
+    return pages
 
 
 # Fetches one item into the cache; returns how many bytes it holds (raises FetchError).

@@ -1,6 +1,8 @@
-"""The mirror's fetch loop: at most `jobs` downloads at once, while files already verified
-are being kept (made durable) behind them, up to `KEPT_PER_JOB` times as many in all; a
-download's slot goes back once its bytes are verified (a real `FileStore`)."""
+"""The mirror's plan and fetch loop: the plan asks for several pages at once; at most `jobs`
+downloads run at once, while files already verified are being kept (made durable) behind
+them, up to `KEPT_PER_JOB` times as many in all, a download's slot going back once its
+bytes are verified. The plan's pages come from a real aiohttp server on loopback, the
+downloads from a real `FileStore`."""
 
 from __future__ import annotations
 
@@ -11,10 +13,22 @@ import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
+from aiohttp import web
+from pytest_aiohttp import AiohttpServer
 
-from proxy.mirror.fetch import KEPT_PER_JOB, FetchError, FetchItem, fetch_all
+from proxy.mirror.fetch import (
+    KEPT_PER_JOB,
+    PAGE_JOBS,
+    FetchError,
+    FetchItem,
+    fetch_all,
+    plan_fetches,
+)
 from proxy.mirror.progress import PlainProgress
+from proxy.mirror.resolve import Resolution
+from proxy.mirror.targets import Fingerprint, PinnedFile, Target
 from proxy.server.file_routes import bytes_verified
 from proxy.store.file_store import ExpectedFile, FileStore, HashMismatch, SourceResponse
 
@@ -79,6 +93,60 @@ async def test_a_failed_fetch_gives_its_slots_back() -> None:
     )
     assert errors == ["broken: 404 not found"] * len(broken)
     assert len(fetches.started) == len(broken) + 5
+
+
+class Pages:
+    """Project pages of one wheel each (the wheel of `p-3` has no metadata file, `p-5`
+    has no page); counts the pages being answered at once."""
+
+    def __init__(self) -> None:
+        self.answering = self.most_answering = 0
+
+    async def page(self, request: web.Request) -> web.Response:
+        project = request.match_info["project"]
+        self.answering += 1
+        self.most_answering = max(self.most_answering, self.answering)
+        try:
+            await asyncio.sleep(0.02)
+        finally:
+            self.answering -= 1
+        if project == "p-5":
+            return web.Response(status=404, text="no such project")
+        wheel = {"url": f"../../../../files/{project}/x/{project}.whl", "size": len(project)}
+        if project != "p-3":
+            wheel["core-metadata"] = True
+        return web.json_response({"files": [wheel]})
+
+
+def resolution(projects: list[str], base_url: str) -> Resolution:
+    target = Target(Fingerprint("hw", "cpu=x86_64_v3"), "3.12", None)
+    files = tuple(
+        PinnedFile(p, "1.0", f"{base_url}/files/{p}/x/{p}.whl#sha256=00", None) for p in projects
+    )
+    return Resolution(target, files)
+
+
+async def test_the_plan_asks_for_several_pages_at_once_and_keeps_their_order(
+    aiohttp_server: AiohttpServer,
+) -> None:
+    pages = Pages()
+    app = web.Application()
+    app.router.add_get("/hw/cpu=x86_64_v3/simple/{project}/", pages.page)
+    server = await aiohttp_server(app)
+    base_url = str(server.make_url("")).rstrip("/")
+    projects = [f"p-{n}" for n in range(4 * PAGE_JOBS) if n != 5]
+    async with aiohttp.ClientSession() as session:
+        items = await plan_fetches(session, base_url, [resolution(projects, base_url)] * 2)
+        with pytest.raises(FetchError, match="p-5/: 404 no such project"):
+            await plan_fetches(session, base_url, [resolution(["p-1", "p-5"], base_url)])
+    assert 1 < pages.most_answering <= PAGE_JOBS
+    expected = []
+    for project in projects:
+        wheel = f"{base_url}/files/{project}/x/{project}.whl"
+        expected.append((wheel, len(project)))
+        if project != "p-3":
+            expected.append((wheel + ".metadata", None))
+    assert [(item.url, item.size) for item in items] == expected
 
 
 class PausedSource:
