@@ -35,6 +35,8 @@ from proxy.store.verify import ContentCheck
 DEFAULT_DEPTH = 16  # chunks of up to 256 KiB: at most 4 MiB queued per download
 # Lanes worked on at the same moment; more only queue up for the CPU and disk.
 POOL_THREADS = 8
+# Chunks a lane handles before it lets the other lanes waiting for a thread go first.
+CHUNKS_PER_TURN = 4
 
 # What a lane reports to the loop after each chunk: its size, what went wrong (or None).
 _Report = Callable[[int, DownloadFailed | None], None]
@@ -206,8 +208,14 @@ class _Lane:
 
     def _drain(self) -> None:
         try:
-            while (chunk := self._next_chunk()) is not None:
+            for _ in range(CHUNKS_PER_TURN):
+                chunk = self._next_chunk()
+                if chunk is None:
+                    return
                 self._tell_loop(self._report, len(chunk), self._job(chunk))
+            # Back in the pool's queue: a lane that never runs dry (a fast upstream) must not
+            # keep a thread while other downloads' lanes wait for one.
+            _pool().submit(self._drain)
         except BaseException:
             with self._lock:
                 self._end_drain()
