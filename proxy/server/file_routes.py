@@ -17,6 +17,7 @@ from aiohttp import web
 
 from proxy.server.download_sending import SentCount, send_download
 from proxy.server.errors import BadRequest
+from proxy.server.file_sending import requested_range, send_local_file
 from proxy.server.state import STATE, ProxyState
 from proxy.simple.model import DistFile
 from proxy.simple.names import NormalizedName, normalize_name
@@ -28,8 +29,6 @@ from proxy.upstreams.source import redact
 from proxy.urls.links import FILE_ID_RE, FILENAME_RE, metadata_id, metadata_url
 
 log = logging.getLogger("variant_proxy")
-
-CHUNK = 256 * 1024
 
 
 async def file_handler(request: web.Request) -> web.StreamResponse:
@@ -153,30 +152,6 @@ async def _answer_head(request: web.Request, size: int | None) -> web.StreamResp
     return response
 
 
-def requested_range(request: web.Request, length: int | None) -> tuple[int, int] | None:
-    """[start, end) of a single-range `Range` request; None to send the whole file.
-
-    A malformed or multi-part `Range` is ignored (RFC 9110 lets a server send the whole
-    file); a range past the end is 416.
-    """
-    if "Range" not in request.headers or length is None:
-        return None
-    try:
-        byte_range = request.http_range
-    except ValueError:
-        return None
-    start, stop = byte_range.start, byte_range.stop
-    if start is None:
-        return None
-    if start < 0:
-        start, stop = max(length + start, 0), length
-    else:
-        stop = length if stop is None else min(stop, length)
-    if start >= stop:
-        raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{length}"})
-    return start, stop
-
-
 async def _serve_stored(
     request: web.Request, state: ProxyState, blob: Blob, *, metadata: bool = False
 ) -> web.StreamResponse:
@@ -188,8 +163,8 @@ async def _serve_stored(
         "Cache-Control": "public, max-age=31536000, immutable",
     }
     local_file = blob.local_file
-    if local_file is not None:  # zero-copy send (sendfile), with aiohttp's range support
-        return web.FileResponse(local_file, chunk_size=CHUNK, headers=headers)
+    if local_file is not None:  # zero-copy send (sendfile)
+        return await send_local_file(request, str(local_file), headers)
     response = web.StreamResponse(headers={**headers, "Accept-Ranges": "bytes"})
     byte_range = requested_range(request, blob.size)
     start, end = byte_range if byte_range is not None else (0, blob.size)
