@@ -419,18 +419,11 @@ def parse_wrk_output(output: str) -> WrkResult:
     )
 
 
-def run_wrk(
-    url: str,
-    *,
-    connections: int,
-    duration_s: int,
-    headers: Mapping[str, str] | None = None,
-    timeout_s: int = 10,
-) -> WrkResult:
-    """One wrk run (one thread, pinned to the client CPU) against `url`."""
-    wrk = require_wrk()
+def _wrk_command(
+    url: str, connections: int, duration_s: int, headers: Mapping[str, str] | None, timeout_s: int
+) -> list[str]:
     command = [
-        wrk,
+        require_wrk(),
         "-t1",
         f"-c{connections}",
         f"-d{duration_s}s",
@@ -440,8 +433,20 @@ def run_wrk(
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
     command.append(url)
+    return pinned(command, CLIENT_CPU)
+
+
+def run_wrk(
+    url: str,
+    *,
+    connections: int,
+    duration_s: int,
+    headers: Mapping[str, str] | None = None,
+    timeout_s: int = 10,
+) -> WrkResult:
+    """One wrk run (one thread, pinned to the client CPU) against `url`."""
     completed = subprocess.run(
-        pinned(command, CLIENT_CPU),
+        _wrk_command(url, connections, duration_s, headers, timeout_s),
         capture_output=True,
         text=True,
         timeout=duration_s + timeout_s + 30,
@@ -450,6 +455,50 @@ def run_wrk(
     if completed.returncode != 0:
         raise BenchSetupError(f"wrk failed ({completed.returncode}): {completed.stderr.strip()}")
     return parse_wrk_output(completed.stdout)
+
+
+@dataclass(frozen=True)
+class ClientTime:
+    """How wrk's threads spent the middle of a run (fractions of its wall time, from
+    /proc/PID/task/*/schedstat): on a CPU, runnable but waiting for one (other load on the
+    client's core), and asleep, which for wrk means waiting for the server's bytes."""
+
+    running: float
+    waiting_for_cpu: float
+    waiting_for_server: float
+
+
+def _schedstat_ns(pid: int) -> tuple[int, int]:
+    """(on-CPU, runnable-waiting) nanoseconds, summed over a process's threads."""
+    running = waiting = 0
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError, ValueError):
+                run_ns, wait_ns, _ = (task / "schedstat").read_text().split()
+                running, waiting = running + int(run_ns), waiting + int(wait_ns)
+    return running, waiting
+
+
+def run_wrk_watched(
+    url: str, *, connections: int, duration_s: int, timeout_s: int = 10
+) -> tuple[WrkResult, ClientTime]:
+    """`run_wrk`, and how wrk spent its run between 0.5 s after the start and 0.5 s before
+    the end (`duration_s` must be 2 or more)."""
+    command = _wrk_command(url, connections, duration_s, None, timeout_s)
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as wrk:
+        time.sleep(0.5)
+        run_before, wait_before = _schedstat_ns(wrk.pid)
+        started = time.monotonic()
+        time.sleep(duration_s - 1.0)
+        run_after, wait_after = _schedstat_ns(wrk.pid)
+        span_ns = (time.monotonic() - started) * 1e9
+        output, errors = wrk.communicate(timeout=duration_s + timeout_s + 30)
+    if wrk.returncode != 0:
+        raise BenchSetupError(f"wrk failed ({wrk.returncode}): {errors.strip()}")
+    running, waiting = (run_after - run_before) / span_ns, (wait_after - wait_before) / span_ns
+    return parse_wrk_output(output), ClientTime(running, waiting, max(0.0, 1 - running - waiting))
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,13 @@
     .venv/bin/python -m bench.files [--duration SECONDS] [--repeats N] [--skip-huge]
 
 1. Warm file: MB/s (wrk, 8 connections, one thread) for a cached 20 MiB wheel of random
-   bytes through variant-proxy, against a static nginx (one worker, sendfile) serving the
-   same file from disk: `--repeats` runs each, alternated, best and median shown, with each
-   server's CPU use during its runs (the client, not the server, is the limit on a 2-core
-   machine: see the README).
+   bytes through variant-proxy, against a static nginx (one worker, sendfile, tcp_nopush)
+   serving the same file from disk: `--repeats` rounds of one run each, back to back, the
+   first of the pair alternating; the median of the per-round proxy/nginx ratios, best and
+   median of each, each server's CPU use during its runs, and how wrk spent its runs: on
+   its CPU, waiting for the CPU (other load on the client's core) or waiting for the
+   server's bytes. The client, not the server, is the limit on a 2-core machine (see the
+   README): only "wrk waits server" says that a server held the client back.
 2. Cold file: time to first body byte and total time for 20 MiB wheels the proxy has not
    cached yet (its page is), against downloading the same file straight from the upstream
    (the local aiohttp upstream, sendfile); one aiohttp client, median of 5 files.
@@ -25,7 +28,7 @@ import json
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -34,6 +37,7 @@ import aiohttp
 from bench.common import (
     JSON_ACCEPT,
     BenchSetupError,
+    ClientTime,
     ServerProcess,
     WrkPlan,
     WrkResult,
@@ -47,7 +51,7 @@ from bench.common import (
     print_table,
     require_nginx,
     require_wrk,
-    run_wrk,
+    run_wrk_watched,
     start_nginx,
     start_proxy,
     start_upstream,
@@ -80,71 +84,94 @@ def upstream_file_url(upstream: ServerProcess, project: str, filename: str) -> s
 # --- warm --------------------------------------------------------------------------------
 
 
-def bench_warm(proxy: ServerProcess, nginx: ServerProcess, wheel: BenchFile, plan: WrkPlan) -> None:
-    """Alternate nginx and proxy runs, so that other load on the machine falls on both."""
-    servers = (
-        ("nginx", nginx, f"{nginx.url}/{WHEEL_PROJECT}/{wheel.filename}"),
-        ("variant-proxy", proxy, proxy_file_urls(proxy, WHEEL_PROJECT)[wheel.filename]),
+@dataclass
+class WarmRuns:
+    """One server's alternated wrk runs: MB/s per run, and the CPU its process and wrk used."""
+
+    url: str
+    rates: list[float] = field(default_factory=list)
+    results: list[WrkResult] = field(default_factory=list)
+    clients: list[ClientTime] = field(default_factory=list)
+    server_cpu_s: float = 0.0
+    wall_s: float = 0.0
+
+    def add(
+        self, result: WrkResult, client: ClientTime, file_bytes: int, server_cpu_s: float
+    ) -> None:
+        # Whole bodies per second (wrk's Transfer/sec has only 3 significant digits).
+        self.rates.append(result.requests * file_bytes / result.elapsed_s / 1e6)
+        self.results.append(result)
+        self.clients.append(client)
+        self.server_cpu_s += server_cpu_s
+        self.wall_s += result.elapsed_s
+
+    def row(self, name: str, file_bytes: int) -> list[object]:
+        top = max(range(len(self.rates)), key=self.rates.__getitem__)
+        gigabytes = sum(r.requests for r in self.results) * file_bytes / 1e9
+        return [
+            name,
+            self.rates[top],
+            statistics.median(self.rates),
+            f"{min(self.rates):,.0f}-{max(self.rates):,.0f}",
+            self.results[top].p99_ms,
+            f"{self.server_cpu_s / self.wall_s * 100:.0f}%",
+            self.server_cpu_s / gigabytes,
+            f"{statistics.median(c.running for c in self.clients) * 100:.0f}%",
+            f"{statistics.median(c.waiting_for_cpu for c in self.clients) * 100:.0f}%",
+            f"{statistics.median(c.waiting_for_server for c in self.clients) * 100:.0f}%",
+            sum(result.errors for result in self.results),
+        ]
+
+
+def _warm_run(runs: WarmRuns, pid: int, duration_s: int, file_bytes: int) -> None:
+    server_before = cpu_seconds(pid)
+    result, client = run_wrk_watched(
+        runs.url, connections=WARM_CONNECTIONS, duration_s=duration_s, timeout_s=30
     )
-    runs: dict[str, list[WrkResult]] = {name: [] for name, _, _ in servers}
-    cpu_used = dict.fromkeys(runs, 0.0)
-    wall = dict.fromkeys(runs, 0.0)
-    for name, _, url in servers:
-        body = http_get(url)  # the proxy's warm-up: the first request caches the file
+    runs.add(result, client, file_bytes, cpu_seconds(pid) - server_before)
+
+
+def bench_warm(proxy: ServerProcess, nginx: ServerProcess, wheel: BenchFile, plan: WrkPlan) -> None:
+    """Rounds of one nginx run and one proxy run, back to back, the first of the pair
+    alternating from round to round: other load on the machine falls on both alike, and
+    each round gives one proxy/nginx ratio (their median is the steadiest figure)."""
+    servers = {
+        "nginx": (nginx, WarmRuns(f"{nginx.url}/{WHEEL_PROJECT}/{wheel.filename}")),
+        "variant-proxy": (proxy, WarmRuns(proxy_file_urls(proxy, WHEEL_PROJECT)[wheel.filename])),
+    }
+    for name, (_, runs) in servers.items():
+        body = http_get(runs.url)  # the proxy's warm-up: the first request caches the file
         if len(body) != wheel.size:
             raise BenchSetupError(f"{name} served {len(body)} bytes, expected {wheel.size}")
-    for _ in range(max(plan.repeats, 1)):
-        for name, server, url in servers:
-            cpu_before, wall_before = cpu_seconds(server.pid), time.perf_counter()
-            runs[name].append(
-                run_wrk(
-                    url,
-                    connections=WARM_CONNECTIONS,
-                    duration_s=plan.duration_s,
-                    timeout_s=30,
-                )
-            )
-            cpu_used[name] += cpu_seconds(server.pid) - cpu_before
-            wall[name] += time.perf_counter() - wall_before
-    rows: list[list[object]] = []
-    best: dict[str, float] = {}
-    median: dict[str, float] = {}
-    for name, results in runs.items():
-        # Whole bodies per second (wrk's Transfer/sec has only 3 significant digits).
-        rates = [r.requests * wheel.size / r.elapsed_s / 1e6 for r in results]
-        top = max(range(len(results)), key=rates.__getitem__)
-        best[name], median[name] = rates[top], statistics.median(rates)
-        rows.append(
-            [
-                name,
-                rates[top],
-                statistics.median(rates),
-                f"{min(rates):,.0f}-{max(rates):,.0f}",
-                results[top].requests_per_s,
-                results[top].p99_ms,
-                f"{cpu_used[name] / wall[name] * 100:.0f}%",
-                cpu_used[name] / (sum(r.requests for r in results) * wheel.size / 1e9),
-                sum(result.errors for result in results),
-            ]
-        )
-    ratio = best["variant-proxy"] / best["nginx"]
-    median_ratio = median["variant-proxy"] / median["nginx"]
+    names = list(servers)
+    for round_number in range(max(plan.repeats, 1)):
+        for name in names if round_number % 2 == 0 else reversed(names):
+            server, runs = servers[name]
+            _warm_run(runs, server.pid, plan.duration_s, wheel.size)
+    nginx_runs, proxy_runs = servers["nginx"][1], servers["variant-proxy"][1]
+    ratios = [p / n for p, n in zip(proxy_runs.rates, nginx_runs.rates, strict=True)]
     print_table(
         f"Warm file, {wheel.size // MIB} MiB wheel, {WARM_CONNECTIONS} connections, "
-        f"{plan.describe()}, runs alternated\n(variant-proxy / nginx: {ratio:.2f}x best vs best, "
-        f"{median_ratio:.2f}x median vs median)",
+        f"{plan.duration_s} s runs, {len(ratios)} rounds of one run each, the first of the pair "
+        f"alternating\n(variant-proxy / nginx: {statistics.median(ratios):.2f}x median of the "
+        f"per-round ratios, {min(ratios):.2f}-{max(ratios):.2f}; "
+        f"{max(proxy_runs.rates) / max(nginx_runs.rates):.2f}x best vs best, "
+        f"{statistics.median(proxy_runs.rates) / statistics.median(nginx_runs.rates):.2f}x "
+        "median vs median)",
         [
             "server",
             "best MB/s",
             "median MB/s",
             "range MB/s",
-            "req/s (best)",
             "p99 ms (best)",
             "server CPU",
             "CPU s/GB",
+            "wrk on CPU",
+            "wrk waits CPU",
+            "wrk waits server",
             "errors",
         ],
-        rows,
+        [runs.row(name, wheel.size) for name, (_, runs) in servers.items()],
     )
 
 
@@ -267,8 +294,10 @@ def bench_huge(upstream: ServerProcess, workdir: Path, huge: BenchFile) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
-    parser.add_argument("--repeats", type=int, default=4, help="wrk runs per server (best kept)")
+    parser.add_argument("--duration", type=int, default=3, help="seconds per wrk run (2 or more)")
+    parser.add_argument(
+        "--repeats", type=int, default=10, help="rounds of one wrk run per server (warm file)"
+    )
     parser.add_argument("--skip-huge", action="store_true", help="leave out the 1 GiB run")
     args = parser.parse_args()
     exit_on_sigterm()
