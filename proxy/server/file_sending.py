@@ -5,7 +5,7 @@ loop (the store has just done a `stat` there too; a cached file's inode is in me
 `ETag` and `Last-Modified` answer conditional requests (304, 412), a single `Range` gives a
 206, and the body goes out with `sendfile` from a worker thread (`ThreadedSender`): the
 thread sends as fast as the client reads without waking the event loop for each refill of the
-socket buffer. A client that stops reading for longer than `SLOW_CLIENT_S` gives its thread
+socket buffer. A client that stops reading for longer than `SLOW_CLIENT_MS` gives its thread
 back, and the event loop's own sendfile finishes it, so slow clients cannot hold the threads.
 """
 
@@ -23,9 +23,12 @@ from aiohttp.helpers import ETAG_ANY, ETag
 
 SEND_THREADS = 16
 # A client whose socket stays full this long is slow: the event loop sends the rest.
-SLOW_CLIENT_S = 0.05
-# How often a sending thread looks whether its request was abandoned.
-STOP_CHECK_S = 0.05
+# It is also how often a waiting thread looks whether its request was abandoned.
+SLOW_CLIENT_MS = 50
+
+
+class ShortFile(OSError):
+    """The stored file holds fewer bytes than it was opened with."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,25 +137,27 @@ class Progress:
 
 def send_until_slow(socket_fd: int, file_fd: int, progress: Progress, end: int) -> None:
     """sendfile up to `end` to a non-blocking socket, waiting while its buffer is full, until
-    done, the client read nothing for `SLOW_CLIENT_S`, or the request was abandoned.
+    done, the client read nothing for `SLOW_CLIENT_MS`, or the request was abandoned.
 
     Runs in a worker thread and closes both descriptors (duplicates it was given). Raises
     `ConnectionError` when the client left."""
     try:
         poller = select.poll()
         poller.register(socket_fd, select.POLLOUT)
-        waited = 0.0
         while progress.offset < end and not progress.abandoned:
+            wanted = end - progress.offset
             try:
-                progress.offset += os.sendfile(
-                    socket_fd, file_fd, progress.offset, end - progress.offset
-                )
-                waited = 0.0
+                sent = os.sendfile(socket_fd, file_fd, progress.offset, wanted)
             except BlockingIOError:
-                if waited >= SLOW_CLIENT_S:
-                    return
-                poller.poll(STOP_CHECK_S * 1000)
-                waited += STOP_CHECK_S
+                sent = 0
+            else:
+                if sent == 0:
+                    raise ShortFile(f"the file ended {wanted} bytes early")
+            progress.offset += sent
+            # Less than asked: the socket buffer is full. Wait for room rather than try again
+            # (one system call, and one taking of the GIL, fewer per refill).
+            if sent < wanted and not poller.poll(SLOW_CLIENT_MS):
+                return
     finally:
         os.close(socket_fd)
         os.close(file_fd)
@@ -179,9 +184,12 @@ class ThreadedSender:
             sock = transport.get_extra_info("socket")
             await self._send_in_thread(sock.fileno(), file.fileno(), progress, end)
         if progress.offset < end:
-            start = progress.offset
-            await asyncio.get_running_loop().sendfile(transport, file, start, end - start)
-            progress.offset = end
+            loop = asyncio.get_running_loop()
+            progress.offset += await loop.sendfile(
+                transport, file, progress.offset, end - progress.offset
+            )
+            if progress.offset < end:
+                raise ShortFile(f"the file ended {end - progress.offset} bytes early")
 
     def _can_take(self, transport: asyncio.Transport) -> bool:
         return (

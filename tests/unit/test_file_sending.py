@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from proxy.server.file_sending import ThreadedSender, send_local_file
 
-FILE_BYTES = 8 * 1024 * 1024
+FILE_BYTES = 24 * 1024 * 1024  # more than the socket buffers on both sides hold
 MakeClient = Callable[[web.Application], Awaitable[TestClient[web.Request, web.Application]]]
 
 
