@@ -12,6 +12,7 @@ back, and the event loop's own sendfile finishes it, so slow clients cannot hold
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import select
 from concurrent.futures import ThreadPoolExecutor
@@ -122,7 +123,8 @@ class FileAnswer(web.StreamResponse):
 
     @property
     def body_length(self) -> int:
-        return web.StreamResponse.body_length.fget(self) + self.sent_by_sendfile  # type: ignore[attr-defined,no-any-return]
+        written_by_aiohttp: int = super().body_length
+        return written_by_aiohttp + self.sent_by_sendfile
 
 
 class Progress:
@@ -205,8 +207,11 @@ class ThreadedSender:
     ) -> None:
         # The thread works on duplicates it closes itself: should this request be abandoned
         # and its connection and file closed meanwhile, no number it holds can be reused.
+        duplicates = _duplicates(socket_fd, file_fd)
+        if duplicates is None:
+            return  # out of descriptors: the event loop sends it all
         work = asyncio.get_running_loop().run_in_executor(
-            self._pool, send_until_slow, os.dup(socket_fd), os.dup(file_fd), progress, end
+            self._pool, send_until_slow, *duplicates, progress, end
         )
         self._busy += 1
         try:
@@ -227,14 +232,23 @@ class ThreadedSender:
         self._pool.shutdown(wait=False)
 
 
-_SENDER: list[ThreadedSender] = []
+def _duplicates(socket_fd: int, file_fd: int) -> tuple[int, int] | None:
+    """Duplicates of both descriptors, or None (and none left open) when there are no more."""
+    try:
+        socket_copy = os.dup(socket_fd)
+    except OSError:
+        return None
+    try:
+        return socket_copy, os.dup(file_fd)
+    except OSError:
+        os.close(socket_copy)
+        return None
 
 
+@functools.cache
 def process_sender() -> ThreadedSender:
     """The process's sender (its threads start when first needed)."""
-    if not _SENDER:
-        _SENDER.append(ThreadedSender())
-    return _SENDER[0]
+    return ThreadedSender()
 
 
 async def send_local_file(
