@@ -116,15 +116,15 @@ def range_applies(request: web.BaseRequest, facts: FileFacts) -> bool:
 
 
 class FileAnswer(web.StreamResponse):
-    """A response whose body goes out by sendfile, past aiohttp's writer: `body_length`
-    (what the access log shows for a client that left) counts those bytes too."""
+    """A response whose body goes out by sendfile, past aiohttp's writer (which writes only
+    the head): `body_length`, what the access log shows when the connection is closing by
+    the time the line is written, is the body bytes that went out."""
 
     sent_by_sendfile = 0
 
     @property
     def body_length(self) -> int:
-        written_by_aiohttp: int = super().body_length
-        return written_by_aiohttp + self.sent_by_sendfile
+        return self.sent_by_sendfile
 
 
 class Progress:
