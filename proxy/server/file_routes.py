@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
-from proxy.server.download_sending import SentCount, send_download
+from proxy.server.download_sending import send_download
 from proxy.server.errors import BadRequest
-from proxy.server.file_sending import requested_range, send_local_file
+from proxy.server.file_sending import FileAnswer, requested_range, send_local_file
 from proxy.server.state import STATE, ProxyState
 from proxy.simple.model import DistFile
 from proxy.simple.names import NormalizedName, normalize_name
@@ -198,7 +198,7 @@ async def _stream_download(
     state.download_watch.name(key, request.match_info["project"], shown_name)
     length = await download.ready()
     byte_range = requested_range(request, length)
-    response = web.StreamResponse(
+    response = FileAnswer(
         headers={
             "Content-Type": "text/plain" if metadata else "application/octet-stream",
             "Accept-Ranges": "bytes",
@@ -211,10 +211,9 @@ async def _stream_download(
         response.headers["Content-Range"] = f"bytes {byte_range[0]}-{byte_range[1] - 1}/{length}"
     if end is not None:
         response.content_length = end - start
-    sent = SentCount()
     try:
         await response.prepare(request)
-        await send_download(request, download, start, end, sent)
+        await send_download(request, response, download, start, end)
     except DownloadFailed as exc:
         log.warning("download of %s failed: %s", redact(url), exc)
         response["reason"] = f"download failed: {exc}"
@@ -225,7 +224,6 @@ async def _stream_download(
     except (ConnectionError, aiohttp.ClientConnectionResetError):
         return response  # the client left; the download goes on for the store
     finally:
-        response["bytes_sent"] = sent.total  # for the access log: sendfile bypasses aiohttp
-        state.metrics.bytes_served.labels("upstream").inc(sent.total)
+        state.metrics.bytes_served.labels("upstream").inc(response.body_length)
     await response.write_eof()
     return response

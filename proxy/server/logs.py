@@ -204,10 +204,7 @@ class AccessLog:
         transport = request.transport
         client_left = transport is None or transport.is_closing()
         length = response.content_length
-        if length is not None and not client_left:
-            size = length
-        else:  # bytes sent with sendfile are not in `body_length`
-            size = response.get("bytes_sent", response.body_length)
+        size = length if length is not None and not client_left else response.body_length
         fields = AccessFields(
             request.method,
             request.path,

@@ -9,20 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
 from pytest_aiohttp import AiohttpServer
 
-from proxy.server.download_sending import SentCount, _send_while_taken, send_download
+from proxy.server.download_sending import send_download
+from proxy.server.file_sending import FileAnswer
 from proxy.store.download import Download
 from proxy.store.file_store import DownloadFailed, ExpectedFile, FileStore, HashMismatch
-from tests.unit.test_store import CHUNK, PAYLOAD, FakeUpstream, expect, key_of, within
+from tests.unit.test_store import (
+    CHUNK,
+    PAYLOAD,
+    FakeUpstream,
+    expect,
+    key_of,
+    sha256_of,
+    within,
+)
 
 
 async def spans_read(download: Download, start: int, end: int | None, least: int) -> bytes:
@@ -80,41 +87,22 @@ async def test_a_failed_download_raises_from_its_spans_and_gives_no_reader(
         download.reader()
 
 
-def test_the_thread_gives_up_on_a_full_socket_and_says_how_much_it_sent(
-    tmp_path: Path,
-) -> None:
-    data = os.urandom(4 * 1024 * 1024)
-    path = tmp_path / "file"
-    path.write_bytes(data)
-    sender, receiver = socket.socketpair()
-    with sender, receiver, path.open("rb") as file:
-        sender.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
-        sender.setblocking(False)
-        sent = _send_while_taken(sender.fileno(), file.fileno(), 0, len(data))
-        assert 0 < sent < len(data)  # nobody reads: the socket filled up
-        receiver.settimeout(5)
-        got = bytearray()
-        while len(got) < sent:
-            got += receiver.recv(sent - len(got))
-        assert bytes(got) == data[:sent]
-
-
-def download_app(store: FileStore, upstream: FakeUpstream) -> web.Application:
+def download_app(
+    store: FileStore, upstream: FakeUpstream, expected: ExpectedFile | None = None
+) -> web.Application:
     async def handler(request: web.Request) -> web.StreamResponse:
-        download = store.download(key_of(PAYLOAD), upstream, expect(PAYLOAD))
-        length = await download.ready()
-        response = web.StreamResponse()
-        response.content_length = length
+        download = store.download(key_of(PAYLOAD), upstream, expected or expect(PAYLOAD))
+        response = FileAnswer()
+        response.content_length = await download.ready()
         await response.prepare(request)
-        sent = SentCount()
         try:
-            await send_download(request, download, 0, None, sent)
+            await send_download(request, response, download, 0, None)
         except DownloadFailed:
             assert request.transport is not None
             request.transport.close()
             return response
         await response.write_eof()
-        assert sent.total == len(PAYLOAD)
+        assert response.body_length == len(PAYLOAD)
         return response
 
     app = web.Application()
@@ -124,10 +112,14 @@ def download_app(store: FileStore, upstream: FakeUpstream) -> web.Application:
 
 @asynccontextmanager
 async def file_response(
-    store: FileStore, upstream: FakeUpstream, server_factory: AiohttpServer, read_bufsize: int
+    store: FileStore,
+    upstream: FakeUpstream,
+    server_factory: AiohttpServer,
+    read_bufsize: int,
+    expected: ExpectedFile | None = None,
 ) -> AsyncIterator[aiohttp.ClientResponse]:
     """A client's response for the file `upstream` gives, sent by `send_download`."""
-    server = await server_factory(download_app(store, upstream))
+    server = await server_factory(download_app(store, upstream, expected))
     async with aiohttp.ClientSession(read_bufsize=read_bufsize) as session:
         yield await session.get(server.make_url("/file"))
 
@@ -164,3 +156,15 @@ async def test_a_failing_download_cuts_the_client_off_short_of_the_end(
     async with file_response(store, upstream, aiohttp_server, 2**16) as response:
         with pytest.raises(aiohttp.ClientPayloadError):
             await within(response.content.read())
+
+
+async def test_a_file_of_unknown_length_goes_out_in_chunks_through_aiohttp(
+    store: FileStore, aiohttp_server: AiohttpServer
+) -> None:
+    """Neither the upstream nor the page gives a length: the answer is chunked, which only
+    aiohttp can frame (raw sendfile bytes would corrupt it)."""
+    upstream = FakeUpstream(PAYLOAD, announce=False)
+    unsized = ExpectedFile({"sha256": sha256_of(PAYLOAD)}, None)
+    async with file_response(store, upstream, aiohttp_server, 2**16, unsized) as response:
+        assert response.headers.get("Transfer-Encoding") == "chunked"
+        assert await within(response.content.read()) == PAYLOAD
