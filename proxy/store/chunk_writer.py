@@ -26,7 +26,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import suppress
 
 from proxy.store.errors import DownloadFailed, StorageFailed
@@ -65,6 +65,7 @@ class ChunkWriter:
         on_written: Callable[[int], None],
         on_stopped: Callable[[], None] | None = None,
         depth: int = DEFAULT_DEPTH,
+        pool: Executor | None = None,
     ) -> None:
         self._key = key
         self._fd = fd
@@ -83,6 +84,7 @@ class ChunkWriter:
         self.stopped = asyncio.Event()
         self._lanes = tuple(
             _Lane(
+                pool or _pool(),
                 self._loop,
                 functools.partial(_failure_of, key, job),
                 report,
@@ -172,12 +174,14 @@ class _Lane:
 
     def __init__(
         self,
+        pool: Executor,
         loop: asyncio.AbstractEventLoop,
         job: Callable[[bytes], DownloadFailed | None],
         report: _Report,
         dropping: Callable[[], bool],
         stopped: Callable[[], None],
     ) -> None:
+        self._pool = pool
         self._loop = loop
         self._job = job
         self._report = report
@@ -194,7 +198,7 @@ class _Lane:
             if self._draining:
                 return
             self._draining = True
-        _pool().submit(self._drain)
+        self._pool.submit(self._drain)
 
     def close(self) -> None:
         with self._lock:
@@ -215,7 +219,7 @@ class _Lane:
                 self._tell_loop(self._report, len(chunk), self._job(chunk))
             # Back in the pool's queue: a lane that never runs dry (a fast upstream) must not
             # keep a thread while other downloads' lanes wait for one.
-            _pool().submit(self._drain)
+            self._pool.submit(self._drain)
         except BaseException:
             with self._lock:
                 self._end_drain()

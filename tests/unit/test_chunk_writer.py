@@ -11,9 +11,10 @@ import hashlib
 import os
 import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from proxy.store.chunk_writer import POOL_THREADS, ChunkWriter, _pool
+from proxy.store.chunk_writer import POOL_THREADS, ChunkWriter
 from proxy.store.errors import SizeMismatch
 from proxy.store.file_store import ExpectedFile, FileStore, SourceResponse
 from proxy.store.verify import ContentCheck
@@ -157,30 +158,34 @@ async def test_many_downloads_share_the_pool_threads(tmp_path: Path) -> None:
 
 
 async def test_lanes_that_never_run_dry_take_turns_on_the_pool(tmp_path: Path) -> None:
-    """More downloads than pool threads, each with a full queue at once: every download has
-    a chunk written before any has all of its chunks written (a lane hands its thread on
-    after a few chunks instead of keeping it until its queue is empty)."""
-    writers = 2 * POOL_THREADS
+    """More downloads than pool threads (here one thread, so the order is certain), each
+    with a full queue at once: every download has a chunk written before any has all of
+    its chunks written (a lane hands its thread on after a few chunks instead of keeping
+    it until its queue is empty)."""
+    writers = 8
     chunks_each = 16
     order: list[int] = []
     running = []
-    for number in range(writers):
-        fd = open_file(tmp_path / f"file-{number}")
-        check = ContentCheck(f"key-{number}", ExpectedFile())
-        writer = ChunkWriter(
-            f"key-{number}", fd, check, lambda _size, number=number: order.append(number)
-        )
-        running.append((writer, fd))
-    # Every pool thread is held while the queues fill, so all lanes are full when they start.
     hold = threading.Event()
-    holders = [_pool().submit(hold.wait, 20) for _ in range(POOL_THREADS)]
-    for writer, _fd in running:
-        for chunk in CHUNKS[:chunks_each]:
-            await writer.write(chunk)
-    hold.set()
-    for holder in holders:
+    with ThreadPoolExecutor(1) as pool:
+        # The thread is held while the queues fill, so all lanes are full when they start.
+        holder = pool.submit(hold.wait, 20)
+        for number in range(writers):
+            fd = open_file(tmp_path / f"file-{number}")
+            check = ContentCheck(f"key-{number}", ExpectedFile())
+            writer = ChunkWriter(
+                f"key-{number}",
+                fd,
+                check,
+                lambda _size, number=number: order.append(number),
+                pool=pool,
+            )
+            running.append((writer, fd))
+            for chunk in CHUNKS[:chunks_each]:
+                await writer.write(chunk)
+        hold.set()
         holder.result(20)
-    await asyncio.wait_for(asyncio.gather(*(writer.finish() for writer, _fd in running)), 20)
+        await asyncio.wait_for(asyncio.gather(*(w.finish() for w, _fd in running)), 20)
     for _writer, fd in running:
         os.close(fd)
     first_done = min(
