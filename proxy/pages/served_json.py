@@ -11,7 +11,8 @@ else (a variant name, an unusual entry, a malformed page) gives None: the genera
 
 from __future__ import annotations
 
-import gc
+import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -41,8 +42,8 @@ class _NotAsRendered(Exception):
 
 @dataclass(frozen=True)
 class MadePage:
-    """What the worker sends back: the served JSON, and the upstream page split for reading
-    in steps (`proxy.simple.json_pages.split_files`)."""
+    """The served JSON, and the upstream page split for reading in steps
+    (`proxy.simple.json_pages.split_files`)."""
 
     served: bytes
     head: bytes
@@ -52,26 +53,19 @@ class MadePage:
 def served_json_page(body: bytes, page_url: str, project: str, root: str) -> bytes | None:
     """The served JSON page of `project` (its one upstream page `body`, from `page_url`) with
     files at `root` + `files/...`, or None when the general path must make it."""
+    made = made_page(body, page_url, project, root)
+    return None if made is None else made.served
+
+
+def made_page(body: bytes, page_url: str, project: str, root: str) -> MadePage | None:
+    """`served_json_page`, with the upstream page split for reading."""
     document = _decoded(body)
-    return None if document is None else _served_or_none(document, page_url, project, root)
-
-
-def served_json_job(body: bytes, page_url: str, project: str, root: str) -> MadePage | None:
-    """`served_json_page` as a worker process job, with the page split for reading.
-
-    Without the cyclic garbage collector, which the 100k short-lived objects of a big page
-    would run a dozen times for nothing (they make no cycles; it runs again after the job)."""
-    gc.disable()
+    if document is None:
+        return None
     try:
-        document = _decoded(body)
-        if document is None:
-            return None
-        served = _served_or_none(document, page_url, project, root)
-        if served is None:
-            return None
-        return MadePage(served, *split_files(document))
-    finally:
-        gc.enable()
+        return _made(document, page_url, project, root)
+    except (PageFormatError, _NotAsRendered):
+        return None
 
 
 def _decoded(body: bytes) -> dict[str, Any] | None:
@@ -85,35 +79,39 @@ def _decoded(body: bytes) -> dict[str, Any] | None:
     return document
 
 
-def _served_or_none(
-    document: dict[str, Any], page_url: str, project: str, root: str
-) -> bytes | None:
-    try:
-        return _served(document, page_url, project, root)
-    except (PageFormatError, _NotAsRendered):
-        return None
-
-
-def _served(document: dict[str, Any], page_url: str, project: str, root: str) -> bytes:
+def _made(document: dict[str, Any], page_url: str, project: str, root: str) -> MadePage:
     api_version, other_meta = api_version_of(document)
     name = document.get("name")
     if name is not None and type(name) is not str:
         raise _NotAsRendered
-    entries, has_pep700_data = _relinked(document["files"], page_url, f"{root}files/{project}/")
+    entries = _first_of_each_name([_rendered_entry(entry) for entry in document["files"]])
     versions = _versions(document.get("versions"))
-    meta = {
-        "api-version": announced_api_version(api_version, has_pep700_data or versions is not None)
-    }
-    meta.update((key, value) for key, value in other_meta.items() if key not in meta)
-    served: dict[str, Any] = {"meta": meta, "name": project, "files": entries}
-    if versions is not None:
-        served["versions"] = versions
     extra = {key: value for key, value in document.items() if key not in PAGE_KEYS}
     if holds_float(other_meta) or holds_float(extra):
         # orjson may have read an integer over 64 bits as one: the general path reads exactly
         raise _NotAsRendered
+    # Split before the URLs change (entries written as rendered are the page's own): the
+    # merged page holds the upstream's.
+    head, pieces = split_files(document)
+    _point_at_proxy(entries, page_url, f"{root}files/{project}/")
+    meta = _meta(api_version, other_meta, has_versions=versions is not None, entries=entries)
+    served: dict[str, Any] = {"meta": meta, "name": project, "files": entries}
+    if versions is not None:
+        served["versions"] = versions
     served.update((key, value) for key, value in extra.items() if key not in served)
-    return _encode(served)
+    return MadePage(_encode(served), head, pieces)
+
+
+def _meta(
+    api_version: str, other_meta: dict[str, Any], *, has_versions: bool, entries: list[Any]
+) -> dict[str, Any]:
+    """The served `meta`: the api-version announced for what the page holds, then the rest."""
+    has_pep700_data = has_versions or any(
+        "size" in entry or "upload-time" in entry for entry in entries
+    )
+    meta = {"api-version": announced_api_version(api_version, has_pep700_data)}
+    meta.update((key, value) for key, value in other_meta.items() if key not in meta)
+    return meta
 
 
 def _versions(value: Any) -> list[str] | None:
@@ -124,34 +122,58 @@ def _versions(value: Any) -> list[str] | None:
     return list(dict.fromkeys(value))  # merging keeps each version once
 
 
-def _relinked(files: list[Any], page_url: str, prefix: str) -> tuple[list[Any], bool]:
-    """The file entries as the renderer writes them, pointed at the proxy (each name once,
-    as merging keeps them), and whether any carries PEP 700 data."""
-    links = LinkResolver(page_url)
-    seen: set[str] = set()
-    entries = []
-    has_pep700_data = False
-    for entry in files:
-        rendered = _rendered_entry(entry)
-        filename = rendered["filename"]
-        if filename in seen:
-            continue
-        seen.add(filename)
-        sha256 = rendered["hashes"].get("sha256", "").lower()
-        if SHA256_HEX.fullmatch(sha256):
-            ident = f"sha256-{sha256}"
-        else:
-            ident = url_id(links.resolve(rendered["url"]))
-        shown = filename if QUOTE_SAFE.fullmatch(filename) else quote(filename)
-        rendered["url"] = f"{prefix}{ident}/{shown}"
-        has_pep700_data = has_pep700_data or "size" in rendered or "upload-time" in rendered
-        entries.append(rendered)
-    return entries, has_pep700_data
+def _point_at_proxy(entries: list[dict[str, Any]], page_url: str, prefix: str) -> None:
+    """Each entry's URL pointed at the proxy (`prefix` + file id + name)."""
+    if not _relinked_by_sha256(entries, prefix):
+        links = LinkResolver(page_url)
+        for rendered in entries:
+            rendered["url"] = _proxy_url(rendered, links, prefix)
+
+
+def _first_of_each_name(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    names = {entry["filename"]: entry for entry in reversed(entries)}
+    if len(names) == len(entries):
+        return entries
+    firsts = {id(entry) for entry in names.values()}
+    return [entry for entry in entries if id(entry) in firsts]
+
+
+def _relinked_by_sha256(entries: list[dict[str, Any]], prefix: str) -> bool:
+    """Point every entry at its proxy URL when all of them have a sha256 and a name `quote`
+    leaves alone (a big page's usual case: each test made once over the whole page, in C,
+    not once a file); False, with nothing changed, otherwise."""
+    names = [entry["filename"] for entry in entries]
+    if "/".join(names).encode().translate(None, _QUOTE_SAFE_BYTES):
+        return False  # a name holds a byte `quote` changes ("/" is one it leaves alone)
+    joined = ",".join([entry["hashes"].get("sha256", "") for entry in entries])
+    if not joined.isascii():
+        return False  # ASCII: lower() keeps the digests and the commas where they are
+    digests = joined.lower().split(",")
+    if len(digests) != len(names) or set(map(len, digests)) != {64}:
+        return False
+    if joined.encode().lower().translate(None, _HEX_BYTES):
+        return False  # a digest holds a character that is not a hex digit
+    for entry, digest, name in zip(entries, digests, names, strict=True):
+        entry["url"] = f"{prefix}sha256-{digest}/{name}"
+    return True
+
+
+def _proxy_url(rendered: dict[str, Any], links: LinkResolver, prefix: str) -> str:
+    sha256 = rendered["hashes"].get("sha256", "").lower()
+    if SHA256_HEX.fullmatch(sha256):
+        ident = f"sha256-{sha256}"
+    else:
+        ident = url_id(links.resolve(rendered["url"]))
+    filename = rendered["filename"]
+    shown = filename if QUOTE_SAFE.fullmatch(filename) else quote(filename)
+    return f"{prefix}{ident}/{shown}"
 
 
 def _rendered_entry(entry: Any) -> dict[str, Any]:
     """A file entry as the renderer writes it (keys in its order, values it drops left out),
     when the general path reads it without a change; else _NotAsRendered."""
+    if type(entry) is dict and _written_as_rendered(entry):
+        return entry  # the page's own (its URL changes once the page is split)
     if type(entry) is not dict or not FILE_KEYS.issuperset(entry):
         raise _NotAsRendered
     filename = entry.get("filename")
@@ -164,6 +186,73 @@ def _rendered_entry(entry: Any) -> dict[str, Any]:
     _add_pep592_and_metadata(entry, rendered)
     _add_pep700_and_provenance(entry, rendered)
     return rendered
+
+
+def _written_as_rendered(entry: dict[str, Any]) -> bool:
+    """Whether the renderer writes `entry` back exactly (its keys in the renderer's order,
+    each value one it keeps as it is): most entries of a big page, checked in a fraction of
+    the time that rebuilding them takes."""
+    if not _in_rendered_order(tuple(entry)):
+        return False
+    for key, value in entry.items():
+        if not _KEPT_AS_IS[key](value):
+            return False
+    return not may_be_variant_file(entry["filename"])
+
+
+def _in_rendered_order(keys: tuple[str, ...]) -> bool:
+    known = _KEY_ORDERS.get(keys)
+    if known is None:
+        positions = [_RENDERED_ORDER.get(key, -1) for key in keys]
+        known = keys[:3] == ("filename", "url", "hashes") and positions == sorted(set(positions))
+        if len(_KEY_ORDERS) < MAX_KEY_ORDERS:
+            _KEY_ORDERS[keys] = known
+    return known
+
+
+def _is_str(value: Any) -> bool:
+    return type(value) is str
+
+
+def _is_text(value: Any) -> bool:
+    return type(value) is str and value != ""
+
+
+def _is_kept_yanked(value: Any) -> bool:
+    return value is True or _is_text(value)
+
+
+def _is_kept_core_metadata(value: Any) -> bool:
+    return value is True or (plain_hashes(value) and value != {})
+
+
+def _is_bool(value: Any) -> bool:
+    return type(value) is bool
+
+
+def _is_size(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+# File keys the renderer writes values of back as they are, in its order, and which values.
+_KEPT_AS_IS: dict[str, Callable[[Any], bool]] = {
+    "filename": _is_str,
+    "url": _is_str,
+    "hashes": plain_hashes,
+    "requires-python": _is_text,
+    "yanked": _is_kept_yanked,
+    "core-metadata": _is_kept_core_metadata,
+    "gpg-sig": _is_bool,
+    "size": _is_size,
+    "upload-time": _is_str,
+}
+_RENDERED_ORDER = {key: position for position, key in enumerate(_KEPT_AS_IS)}
+# Key orders seen (an entry's keys as a tuple: written in the renderer's order or not); a
+# page's entries share a few, and the memo stays small whatever a page holds.
+_KEY_ORDERS: dict[tuple[str, ...], bool] = {}
+MAX_KEY_ORDERS = 64
+_HEX_BYTES = b"0123456789abcdef,"  # and the commas between digests
+_QUOTE_SAFE_BYTES = string.ascii_letters.encode() + b"0123456789_.~/-"  # QUOTE_SAFE
 
 
 def _add_pep592_and_metadata(entry: dict[str, Any], rendered: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from aiohttp import web
 from proxy.config import ConfigError, Settings
 from proxy.local.publish import LocalIndex
 from proxy.pages.cache import PAGE_CACHE_DIR, PageCache
-from proxy.pages.served_json import MadePage, served_json_job
+from proxy.pages.straight_jobs import StraightJobs
 from proxy.pages.workers import PageWorkers
 from proxy.pipeline import Pipeline
 from proxy.server.activity import DownloadWatch, RecentErrors
@@ -174,7 +174,7 @@ class ProxyState:
             index_ttl=self.settings.index_ttl,
             counters=self.upstream_counters,
             index_builder=self._build_index,
-            straight_builder=self._straight_page,
+            straight_builder=StraightJobs(self.workers),
             shared=self.cluster.pages if self.cluster is not None else None,
             offline=self.settings.offline,
         )
@@ -250,12 +250,6 @@ class ProxyState:
     async def _build_index(self, sources: list[tuple[bytes, str]]) -> BuiltIndex:
         """Build the root list in the worker process, so its CPU time never holds the loop."""
         return await self.workers.run(build_index, sources)
-
-    async def _straight_page(
-        self, body: bytes, url: str, project: str, root: str
-    ) -> MadePage | None:
-        """A big page's served JSON (and the page in pieces), made in the worker process."""
-        return await self.workers.run(served_json_job, body, url, project, root)
 
     async def close(self) -> None:
         await self.download_watch.close()

@@ -159,7 +159,7 @@ class ProjectPages:
             return await self._refreshed(project)
         finally:
             if self._straight is not None:
-                self._straight.settle(project)  # a request not answered takes the general path
+                self._straight.finish(project)  # a request not answered takes the general path
 
     async def _refreshed(self, project: NormalizedName) -> MergedProject:
         upstreams = self.upstreams_for(project)
@@ -206,12 +206,12 @@ class ProjectPages:
         self, project: NormalizedName, loaded: Sequence[LoadedPage], warnings: tuple[str, ...]
     ) -> MergedProject:
         """The merged page of these loaded pages (a waiting JSON client answered first)."""
-        made = None
+        split = None
         if self._straight is not None:
-            made = await self._straight.answer(project, loaded, version_of(loaded), warnings)
-        if made is not None:
+            split = await self._straight.pieces(project, loaded, warnings)
+        if split is not None:
             item = loaded[0]
-            page, merged = await merge_in_steps(project, item, made, warnings)
+            page, merged = await merge_in_steps(project, item, split, warnings)
             weight = len(item.cached.body) * PARSED_WEIGHT_PER_BYTE
             remember(self._parsed, (item.upstream.name, item.cached.digest), _Parsed(page, weight))
             return merged
@@ -224,8 +224,11 @@ class ProjectPages:
         waiting JSON client of a one-upstream project, made straight (in the worker)."""
 
         async def validate(upstream: UpstreamSource, cached: CachedPage) -> None:
-            if single and self._straight is not None and await self._straight.make(project, cached):
-                return  # made straight from it, so it is well-formed
+            if single and self._straight is not None:
+                # Fetched now: fresh for the upstream's TTL from the time it was fetched.
+                item = LoadedPage(upstream, cached, False, cached.fetched_at + upstream.ttl)
+                if await self._straight.make(project, item):
+                    return  # made straight from it (and answered), so it is well-formed
             await self._parse_cached(upstream, cached)
 
         return validate

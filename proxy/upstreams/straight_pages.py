@@ -5,36 +5,46 @@ for the upstream page to be parsed into records, merged, pointed at the proxy an
 some 100k objects for a page of 20k files. When the project has one upstream page, in JSON,
 without a file that can be a variant, the served JSON is made instead in the worker process
 straight from the upstream's bytes (`proxy.pages.served_json`) and handed to that request
-at once; the merged page is made after it as before, for everything else (file routes,
-other formats and views). The bytes are the general path's, so a later request for the same
-view gets the very same page (and ETag).
+as soon as it is made, before the page is stored; the merged page is made after it as
+before, for everything else (file routes, other formats and views), from the pieces the
+worker kept (`proxy.pages.straight_jobs`). The bytes are the general path's, so a later
+request for the same view gets the very same page (and ETag).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from proxy.pages.cache import CachedPage
-from proxy.pages.served_json import MadePage
 from proxy.simple.api import page_format_of
 from proxy.simple.json_pages import read_head, read_piece
 from proxy.simple.model import DistFile, ProjectPage
 from proxy.simple.names import NormalizedName
-from proxy.upstreams.merged import MergedProject, Merger
+from proxy.upstreams.merged import MergedProject, Merger, version_of
 from proxy.upstreams.page_loader import LoadedPage
 from proxy.urls.join import LinkResolver
 
-# (upstream JSON body, its URL, project, root) -> the served JSON and the page in pieces, or
-# None (the general path): `proxy.pages.served_json.served_json_job`, in the worker process.
-StraightBuilder = Callable[[bytes, str, str, str], Awaitable[MadePage | None]]
 # Smaller pages are made the general way: for them it costs a few ms.
 STRAIGHT_MIN_BYTES = 256 * 1024
 
 log = logging.getLogger("variant_proxy.upstreams")
+
+
+class StraightBuilder(Protocol):
+    """Makes straight pages (`proxy.pages.straight_jobs.StraightJobs`, in the worker)."""
+
+    async def served(
+        self, token: str, body: bytes, page_url: str, project: str, root: str
+    ) -> bytes | None:
+        """The served JSON of an upstream JSON page, its split form kept under `token`;
+        None when the page is left to the general path."""
+
+    async def pieces(self, token: str) -> tuple[bytes, list[bytes]] | None:
+        """The split page kept under `token` (`split_files`: head, pieces), if still kept."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +62,6 @@ class StraightPage:
 class _Asked:
     root: str
     answer: asyncio.Future[StraightPage | None]
-    made: tuple[str, MadePage] | None = None  # (digest of the upstream page, what was made)
 
 
 class StraightPages:
@@ -62,6 +71,8 @@ class StraightPages:
         self._builder = builder
         self._min_bytes = min_bytes
         self._asked: dict[str, _Asked] = {}
+        # project -> digest of the upstream page made straight, whose pieces the worker keeps
+        self._made: dict[str, str] = {}
 
     def ask(self, project: str, root: str) -> asyncio.Future[StraightPage | None] | None:
         """Wait for the project's straight page with files at `root`; None when a request
@@ -93,53 +104,62 @@ class StraightPages:
             del self._asked[project]
         answer.cancel()
 
-    async def make(self, project: str, cached: CachedPage) -> bool:
-        """Make the served JSON from this upstream page if a request waits for it and the page
-        suits; True when made (the page is then known to be well-formed)."""
+    async def make(self, project: str, item: LoadedPage, warnings: tuple[str, ...] = ()) -> bool:
+        """Make the served JSON from this loaded page, the project's only one, if a request
+        waits for it and the page suits, and answer that request at once; True when made
+        (the page is then known to be well-formed)."""
         asked = self._asked.get(project)
-        if (
-            asked is None
-            or asked.made is not None
-            or len(cached.body) < self._min_bytes
-            or not page_format_of(cached.content_type).is_json
-        ):
+        cached = item.cached
+        if asked is None or asked.answer.done() or not self._suits(cached):
             return False
+        token = _token(project, cached.digest)
         try:
-            made = await self._builder(cached.body, cached.url, project, asked.root)
+            served = await self._builder.served(token, cached.body, cached.url, project, asked.root)
         except Exception as error:  # the worker died, say: the general path serves the page
             log.warning("straight page of %s not made: %r", project, error)
             return False
-        if made is None:
+        if served is None:
             return False
-        asked.made = (cached.digest, made)
+        self._made[project] = cached.digest
+        page = StraightPage(served, version_of([item]), item.fresh_until, item.stale, warnings)
+        self.settle(project, page)
         return True
 
-    async def answer(
-        self, project: str, loaded: Sequence[LoadedPage], version: str, warnings: tuple[str, ...]
-    ) -> MadePage | None:
-        """Answer the waiting request: the straight page when these loaded pages are one
-        upstream page it was (or can now be) made from, else None (the general path).
-        Returns what was made, whose pieces the merged page is then read from."""
-        asked = self._asked.get(project)
-        if asked is None or asked.answer.done():
+    def _suits(self, cached: CachedPage) -> bool:
+        return len(cached.body) >= self._min_bytes and page_format_of(cached.content_type).is_json
+
+    async def pieces(
+        self, project: str, loaded: Sequence[LoadedPage], warnings: tuple[str, ...]
+    ) -> tuple[bytes, list[bytes]] | None:
+        """The split upstream page to read the merged page from, when these loaded pages are
+        the one page made straight (made now if a request still waits for it); None: the
+        general path. A request still waiting is then told to take the general path."""
+        if len(loaded) == 1 and self._made.get(project) != loaded[0].cached.digest:
+            await self.make(project, loaded[0], warnings)
+        self.settle(project)
+        digest = self._made.pop(project, None)
+        if digest is None or len(loaded) != 1 or loaded[0].cached.digest != digest:
             return None
-        if len(loaded) == 1 and asked.made is None:
-            await self.make(project, loaded[0].cached)
-        made = asked.made
-        if made is None or len(loaded) != 1 or loaded[0].cached.digest != made[0]:
-            self.settle(project)
+        try:
+            return await self._builder.pieces(_token(project, digest))
+        except Exception as error:  # the worker died: the general path makes the page
+            log.warning("straight page of %s not read: %r", project, error)
             return None
-        item = loaded[0]
-        self.settle(
-            project, StraightPage(made[1].served, version, item.fresh_until, item.stale, warnings)
-        )
-        return made[1]
 
     def settle(self, project: str, page: StraightPage | None = None) -> None:
         """Hand `page` (None: take the general path) to the waiting request, if any."""
         asked = self._asked.pop(project, None)
         if asked is not None and not asked.answer.done():
             asked.answer.set_result(page)
+
+    def finish(self, project: str) -> None:
+        """The project's refresh is over: a request not answered takes the general path."""
+        self.settle(project)
+        self._made.pop(project, None)
+
+
+def _token(project: str, digest: str) -> str:
+    return f"{project} {digest}"
 
 
 async def _first_of(
@@ -155,17 +175,21 @@ async def _first_of(
 
 
 async def merge_in_steps(
-    project: NormalizedName, item: LoadedPage, made: MadePage, warnings: tuple[str, ...]
+    project: NormalizedName,
+    item: LoadedPage,
+    split: tuple[bytes, list[bytes]],
+    warnings: tuple[str, ...],
 ) -> tuple[ProjectPage, MergedProject]:
     """The upstream page and the merged page read from the worker's pieces, one piece per
     turn of the event loop (about 1 ms each): a thread would hold the GIL against the loop
     for tens of ms at a time (decoding the whole page is one call)."""
     url = item.cached.url
-    head = read_head(made.head, url)
+    head_bytes, pieces = split
+    head = read_head(head_bytes, url)
     links = LinkResolver(url)
     merger = Merger(has_versions=head.versions is not None)
     files: list[DistFile] = []
-    for piece in made.pieces:
+    for piece in pieces:
         dists = read_piece(piece, len(files), links)
         files.extend(dists)
         merger.add_files(item, dists)

@@ -141,6 +141,28 @@ def test_a_plain_big_page_is_made_straight() -> None:
     assert straight == general_path(body.encode(), "holy-grail", "../../")
 
 
+@pytest.mark.parametrize(
+    ("digest", "name"),
+    [
+        (SHA, "holy_grail-1.{n}.tar.gz"),  # every file linked by its sha256 at once
+        (SHA.upper(), "holy_grail-1.{n}.tar.gz"),
+        (SHA[:-1] + "g", "holy_grail-1.{n}.tar.gz"),  # not hex: one file at a time
+        (SHA + ",", "holy_grail-1.{n}.tar.gz"),
+        (SHA, "holy grail-1.{n}.tar.gz"),  # a name `quote` changes
+        (SHA, "holy_grail-1.{n}\u00e9.tar.gz"),
+    ],
+)
+def test_pages_whose_every_file_has_a_sha256(digest: str, name: str) -> None:
+    files = [
+        {"filename": name.format(n=n), "url": f"../../f/{n}", "hashes": {"sha256": digest}}
+        for n in range(50)
+    ]
+    body = json.dumps({"meta": {"api-version": "1.1"}, "files": files}).encode()
+    straight = served_json_page(body, PAGE_URL, "holy-grail", "../../")
+    assert straight is not None
+    assert straight == general_path(body, "holy-grail", "../../")
+
+
 def test_pages_it_cannot_make_are_left_to_the_general_path() -> None:
     variant = {"filename": "holy_grail-1.0-cp312-cp312-linux_x86_64-x86v3.whl", "url": "u"}
     for body in (

@@ -4,8 +4,10 @@ does not suit left to the general path. Real loopback upstreams, a real worker p
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -16,8 +18,8 @@ from aiohttp import web
 from pytest_aiohttp import AiohttpServer
 
 from proxy.config import UpstreamSettings
-from proxy.pages.cache import PageCache
-from proxy.pages.served_json import MadePage, served_json_job
+from proxy.pages.cache import CachedPage, PageCache
+from proxy.pages.straight_jobs import StraightJobs
 from proxy.pages.workers import PageWorkers
 from proxy.pipeline import SubsetCache, with_proxy_links
 from proxy.simple.json_pages import render_project_json
@@ -25,6 +27,7 @@ from proxy.simple.names import NormalizedName
 from proxy.upstreams.http import Upstream
 from proxy.upstreams.projects import MergedProject, ProjectPages
 from proxy.upstreams.source import UpstreamError
+from proxy.upstreams.straight_pages import StraightBuilder
 from proxy.upstreams.variant_metadata import NO_VARIANTS
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -85,13 +88,15 @@ async def make(
     servers = {name: await aiohttp_server(upstreams.app(name)) for name in ("a", "b")}
     caches: list[PageCache] = []
 
-    async def straight(body: bytes, url: str, project: str, root: str) -> MadePage | None:
-        return await workers.run(served_json_job, body, url, project, root)
-
     async with aiohttp.ClientSession() as session:
 
-        def make_pages(*names: str, straight_pages: bool = True) -> ProjectPages:
-            cache = PageCache(tmp_path / f"pages{len(caches)}")
+        def make_pages(
+            *names: str,
+            straight_pages: bool = True,
+            builder: StraightBuilder | None = None,
+            cache_type: type[PageCache] = PageCache,
+        ) -> ProjectPages:
+            cache = cache_type(tmp_path / f"pages{len(caches)}")
             caches.append(cache)
             sources = [
                 Upstream(
@@ -101,7 +106,8 @@ async def make(
                 )
                 for n in names or ("a",)
             ]
-            builder = straight if straight_pages else None
+            if builder is None and straight_pages:
+                builder = StraightJobs(workers)
             return ProjectPages(sources, cache, {}, straight_builder=builder)
 
         yield upstreams, make_pages
@@ -169,3 +175,62 @@ async def test_a_malformed_big_page_fails_as_in_the_general_path(
     upstreams.pages["a"]["pkg"] = document(bad)
     with pytest.raises(UpstreamError, match=r"malformed page.*files\[5\].*size is -1"):
         await make_pages().get_straight(PKG, "../../")
+
+
+class SlowStore(PageCache):
+    """A page cache whose writes wait until the test lets them through."""
+
+    let_through = threading.Event()
+
+    def put(self, key: str, page: CachedPage) -> None:
+        assert self.let_through.wait(timeout=10)
+        super().put(key, page)
+
+
+async def test_the_straight_page_is_answered_before_the_page_is_stored(
+    make: tuple[Upstreams, Callable[..., ProjectPages]],
+) -> None:
+    upstreams, make_pages = make
+    upstreams.pages["a"]["pkg"] = document([entry(n) for n in range(FILES)])
+    SlowStore.let_through.clear()
+    pages = make_pages(cache_type=SlowStore)
+    try:
+        straight = await asyncio.wait_for(pages.get_straight(PKG, "../../"), timeout=5)
+    finally:
+        SlowStore.let_through.set()
+    assert straight is not None
+    general = await make_pages(straight_pages=False).get(PKG)
+    assert straight.body == served(general, "../../")
+    merged = await pages.get(PKG)
+    assert merged.page == general.page
+    assert pages.peek(PKG) is merged
+
+
+class PiecesDropped:
+    """The worker's jobs, as when it dropped the page's pieces (other big pages came first)."""
+
+    def __init__(self, jobs: StraightJobs) -> None:
+        self.jobs = jobs
+
+    async def served(
+        self, token: str, body: bytes, page_url: str, project: str, root: str
+    ) -> bytes | None:
+        return await self.jobs.served(token, body, page_url, project, root)
+
+    async def pieces(self, token: str) -> tuple[bytes, list[bytes]] | None:
+        return None
+
+
+async def test_without_the_pieces_the_merged_page_is_made_the_general_way(
+    make: tuple[Upstreams, Callable[..., ProjectPages]], workers: PageWorkers
+) -> None:
+    upstreams, make_pages = make
+    upstreams.pages["a"]["pkg"] = document([entry(n) for n in range(FILES)])
+    pages = make_pages(builder=PiecesDropped(StraightJobs(workers)))
+    straight = await pages.get_straight(PKG, "../../")
+    assert straight is not None
+    general = await make_pages(straight_pages=False).get(PKG)
+    assert straight.body == served(general, "../../")
+    merged = await pages.get(PKG)
+    assert merged.page == general.page and located(merged) == located(general)
+    assert upstreams.requests == ["a", "a"]  # from the fetched page, not fetched again

@@ -1,0 +1,39 @@
+"""The worker's two jobs of a straight page: the served JSON at once, the page's split form
+kept for the merged page until fetched (a few pages at most)."""
+
+from __future__ import annotations
+
+import json
+
+from proxy.pages import straight_jobs
+from proxy.pages.served_json import made_page
+from proxy.pages.straight_jobs import HELD_PAGES, pieces_job, served_job
+
+PAGE_URL = "https://index.example/simple/pkg/"
+
+
+def body(version: int) -> bytes:
+    entry = {"filename": f"pkg-{version}.tar.gz", "url": f"pkg-{version}.tar.gz", "hashes": {}}
+    return json.dumps({"meta": {"api-version": "1.1"}, "files": [entry]}).encode()
+
+
+def test_the_served_page_is_sent_and_its_pieces_are_kept_until_fetched_once() -> None:
+    made = made_page(body(1), PAGE_URL, "pkg", "../../")
+    assert made is not None
+    assert served_job("pkg 1", body(1), PAGE_URL, "pkg", "../../") == made.served
+    assert pieces_job("pkg 1") == (made.head, made.pieces)
+    assert pieces_job("pkg 1") is None
+
+
+def test_a_page_left_to_the_general_path_keeps_nothing() -> None:
+    assert served_job("bad", b"[]", PAGE_URL, "pkg", "../../") is None
+    assert pieces_job("bad") is None
+
+
+def test_only_the_newest_pages_are_kept() -> None:
+    straight_jobs._held.clear()
+    tokens = [f"pkg {n}" for n in range(HELD_PAGES + 1)]
+    for number, token in enumerate(tokens):
+        assert served_job(token, body(number), PAGE_URL, "pkg", "../../") is not None
+    assert pieces_job(tokens[0]) is None  # the oldest was dropped
+    assert all(pieces_job(token) is not None for token in tokens[1:])
