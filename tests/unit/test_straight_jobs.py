@@ -4,10 +4,12 @@ kept for the merged page until fetched (a few pages at most)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from proxy.pages import straight_jobs
 from proxy.pages.served_json import made_page
-from proxy.pages.straight_jobs import HELD_PAGES, pieces_job, served_job
+from proxy.pages.straight_jobs import HELD_PAGES, StraightJobs, pieces_job, served_job
+from proxy.pages.workers import PageWorkers
 
 PAGE_URL = "https://index.example/simple/pkg/"
 
@@ -17,23 +19,44 @@ def body(version: int) -> bytes:
     return json.dumps({"meta": {"api-version": "1.1"}, "files": [entry]}).encode()
 
 
-def test_the_served_page_is_sent_and_its_pieces_are_kept_until_fetched_once() -> None:
+def test_the_served_page_is_written_and_its_pieces_are_kept_until_fetched_once(
+    tmp_path: Path,
+) -> None:
     made = made_page(body(1), PAGE_URL, "pkg", "../../")
     assert made is not None
-    assert served_job("pkg 1", body(1), PAGE_URL, "pkg", "../../") == made.served
+    out = tmp_path / "served"
+    assert served_job("pkg 1", body(1), PAGE_URL, "pkg", "../../", str(out)) is True
+    assert out.read_bytes() == made.served
     assert pieces_job("pkg 1") == (made.head, made.pieces)
     assert pieces_job("pkg 1") is None
 
 
-def test_a_page_left_to_the_general_path_keeps_nothing() -> None:
-    assert served_job("bad", b"[]", PAGE_URL, "pkg", "../../") is None
+def test_a_page_left_to_the_general_path_keeps_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "served"
+    assert served_job("bad", b"[]", PAGE_URL, "pkg", "../../", str(out)) is False
+    assert not out.exists()
     assert pieces_job("bad") is None
 
 
-def test_only_the_newest_pages_are_kept() -> None:
+def test_only_the_newest_pages_are_kept(tmp_path: Path) -> None:
     straight_jobs._held.clear()
     tokens = [f"pkg {n}" for n in range(HELD_PAGES + 1)]
     for number, token in enumerate(tokens):
-        assert served_job(token, body(number), PAGE_URL, "pkg", "../../") is not None
+        out = str(tmp_path / token)
+        assert served_job(token, body(number), PAGE_URL, "pkg", "../../", out) is True
     assert pieces_job(tokens[0]) is None  # the oldest was dropped
     assert all(pieces_job(token) is not None for token in tokens[1:])
+
+
+async def test_the_server_side_reads_the_page_and_leaves_no_file(tmp_path: Path) -> None:
+    workers = PageWorkers()
+    try:
+        jobs = StraightJobs(workers, tmp_path)
+        made = made_page(body(1), PAGE_URL, "pkg", "../../")
+        assert made is not None
+        assert await jobs.served("pkg 1", body(1), PAGE_URL, "pkg", "../../") == made.served
+        assert await jobs.pieces("pkg 1") == (made.head, made.pieces)
+        assert await jobs.served("bad", b"[]", PAGE_URL, "pkg", "../../") is None
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        workers.close()
