@@ -14,6 +14,7 @@ from __future__ import annotations
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 from urllib.parse import quote
 
@@ -131,11 +132,11 @@ def _point_at_proxy(entries: list[dict[str, Any]], page_url: str, prefix: str) -
 
 
 def _first_of_each_name(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    names = {entry["filename"]: entry for entry in reversed(entries)}
-    if len(names) == len(entries):
+    names = list(map(itemgetter("filename"), entries))
+    if len(set(names)) == len(names):
         return entries
-    firsts = {id(entry) for entry in names.values()}
-    return [entry for entry in entries if id(entry) in firsts]
+    firsts = {name: index for index, name in reversed(list(enumerate(names)))}
+    return [entries[index] for index in sorted(firsts.values())]
 
 
 def _relinked_by_sha256(entries: list[dict[str, Any]], prefix: str) -> bool:
