@@ -60,16 +60,19 @@ def served_json_page(body: bytes, page_url: str, project: str, root: str) -> byt
 
 def made_page(body: bytes, page_url: str, project: str, root: str) -> MadePage | None:
     """`served_json_page`, with the upstream page split for reading."""
-    document = _decoded(body)
-    if document is None:
-        return None
+    document = decoded_page(body)
+    return None if document is None else made_from(document, page_url, project, root)
+
+
+def made_from(document: dict[str, Any], page_url: str, project: str, root: str) -> MadePage | None:
+    """`made_page` of the decoded page (`decoded_page`; its file URLs are changed)."""
     try:
         return _made(document, page_url, project, root)
     except (PageFormatError, _NotAsRendered):
         return None
 
 
-def _decoded(body: bytes) -> dict[str, Any] | None:
+def decoded_page(body: bytes) -> dict[str, Any] | None:
     """The page's document, if orjson reads it as an object with a list of files."""
     try:
         document = orjson.loads(body)

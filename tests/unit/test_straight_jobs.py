@@ -24,17 +24,19 @@ def test_the_served_page_is_written_and_its_pieces_are_kept_until_fetched_once(
 ) -> None:
     made = made_page(body(1), PAGE_URL, "pkg", "../../")
     assert made is not None
-    out = tmp_path / "served"
-    assert served_job("pkg 1", body(1), PAGE_URL, "pkg", "../../", str(out)) is True
-    assert out.read_bytes() == made.served
+    page_file = tmp_path / "page"
+    page_file.write_bytes(body(1))
+    assert served_job("pkg 1", str(page_file), PAGE_URL, "pkg", "../../") is True
+    assert page_file.read_bytes() == made.served
     assert pieces_job("pkg 1") == (made.head, made.pieces)
     assert pieces_job("pkg 1") is None
 
 
 def test_a_page_left_to_the_general_path_keeps_nothing(tmp_path: Path) -> None:
-    out = tmp_path / "served"
-    assert served_job("bad", b"[]", PAGE_URL, "pkg", "../../", str(out)) is False
-    assert not out.exists()
+    page_file = tmp_path / "page"
+    page_file.write_bytes(b"[]")
+    assert served_job("bad", str(page_file), PAGE_URL, "pkg", "../../") is False
+    assert page_file.read_bytes() == b"[]"
     assert pieces_job("bad") is None
 
 
@@ -42,8 +44,9 @@ def test_only_the_newest_pages_are_kept(tmp_path: Path) -> None:
     straight_jobs._held.clear()
     tokens = [f"pkg {n}" for n in range(HELD_PAGES + 1)]
     for number, token in enumerate(tokens):
-        out = str(tmp_path / token)
-        assert served_job(token, body(number), PAGE_URL, "pkg", "../../", out) is True
+        page_file = tmp_path / token
+        page_file.write_bytes(body(number))
+        assert served_job(token, str(page_file), PAGE_URL, "pkg", "../../") is True
     assert pieces_job(tokens[0]) is None  # the oldest was dropped
     assert all(pieces_job(token) is not None for token in tokens[1:])
 
