@@ -12,6 +12,12 @@
   each server.
 
 The pages list files that do not exist (only pages are fetched). Everything on loopback.
+
+Pinning: both servers run on CPU 0 (`bench.common.pinned`), and what they start inherits
+it: the proxy's page worker process shares that core with the proxy, as proxpi's gunicorn
+worker and threads share it. Each server gets the same single core, which is the fair
+comparison: unpinned, the proxy's worker would get the second core, the one the upstream
+and the client run on, and the figure would measure that core, not the proxy.
 """
 
 from __future__ import annotations
