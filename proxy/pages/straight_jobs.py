@@ -57,8 +57,16 @@ def served_job(token: str, page_file: str, page_url: str, project: str, root: st
     while len(_held) >= HELD_PAGES:
         del _held[next(iter(_held))]
     _held[token] = (made.head, made.pieces)
-    Path(page_file).write_bytes(made.served)
+    _write_over(page_file, made.served)
     return True
+
+
+def _write_over(page_file: str, data: bytes) -> None:
+    """Replace the file's bytes; never create it: a server that gave up on the job (shut
+    down, say) removed it, and a new one would be left behind."""
+    with open(page_file, "r+b") as out:
+        out.write(data)
+        out.truncate()
 
 
 def pieces_job(token: str) -> tuple[bytes, list[bytes]] | None:

@@ -6,9 +6,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from proxy.pages import straight_jobs
 from proxy.pages.served_json import made_page
-from proxy.pages.straight_jobs import HELD_PAGES, StraightJobs, pieces_job, served_job
+from proxy.pages.straight_jobs import (
+    HELD_PAGES,
+    StraightJobs,
+    _write_over,
+    pieces_job,
+    served_job,
+)
 from proxy.pages.workers import PageWorkers
 
 PAGE_URL = "https://index.example/simple/pkg/"
@@ -63,3 +71,17 @@ async def test_the_server_side_reads_the_page_and_leaves_no_file(tmp_path: Path)
         assert list(tmp_path.iterdir()) == []
     finally:
         workers.close()
+
+
+def test_a_job_whose_file_was_removed_leaves_no_file(tmp_path: Path) -> None:
+    page_file = tmp_path / "page"
+    with pytest.raises(FileNotFoundError):
+        _write_over(str(page_file), b"served")
+    assert not page_file.exists()
+
+
+def test_a_shorter_page_replaces_the_whole_file(tmp_path: Path) -> None:
+    page_file = tmp_path / "page"
+    page_file.write_bytes(b"a longer upstream page")
+    _write_over(str(page_file), b"served")
+    assert page_file.read_bytes() == b"served"
