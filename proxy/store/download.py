@@ -202,8 +202,8 @@ class Download:
     ) -> AsyncIterator[tuple[int, int]]:
         """(offset, count) spans of bytes [start, end) (end None: to the end) as they reach
         the temporary file, for `sendfile` from `reader()`. A span is at least `least` bytes
-        unless it is the last or its bytes have waited `SHORT_SPAN_WAIT_S` (a slow upstream
-        still reaches the client at once). The same release rules as `stream`: a reader
+        unless it is the first, the last or its bytes have waited `SHORT_SPAN_WAIT_S` (a
+        slow upstream still reaches the client at once). The same release rules as `stream`: a reader
         stays behind the writer until the file is verified; a failure raises
         `DownloadFailed`."""
         loop = asyncio.get_running_loop()
@@ -212,7 +212,8 @@ class Download:
         while end is None or position < end:
             limit, last = self._sendable(end)
             waited = short_since is not None and loop.time() - short_since >= SHORT_SPAN_WAIT_S
-            if position < limit and (last or waited or limit - position >= least):
+            enough = position == start or limit - position >= least
+            if position < limit and (last or waited or enough):
                 yield position, limit - position
                 position, short_since = limit, None
             elif last:
