@@ -203,9 +203,9 @@ class Download:
         """(offset, count) spans of bytes [start, end) (end None: to the end) as they reach
         the temporary file, for `sendfile` from `reader()`. A span is at least `least` bytes
         unless it is the first, the last or its bytes have waited `SHORT_SPAN_WAIT_S` (a
-        slow upstream still reaches the client at once). The same release rules as `stream`: a reader
-        stays behind the writer until the file is verified; a failure raises
-        `DownloadFailed`."""
+        slow upstream still reaches the client at once). The same release rules as
+        `stream`: a reader stays behind the writer until the file is verified; a failure
+        raises `DownloadFailed`."""
         loop = asyncio.get_running_loop()
         position = start
         short_since: float | None = None

@@ -35,12 +35,19 @@ def file_app(path: Path, sender: ThreadedSender) -> web.Application:
     return app
 
 
+async def serving(
+    aiohttp_client: MakeClient, path: Path, threads: int
+) -> tuple[TestClient[web.Request, web.Application], ThreadedSender]:
+    """A client of a server that sends `path` through a sender of `threads` threads."""
+    sender = ThreadedSender(threads=threads)
+    return await aiohttp_client(file_app(path, sender)), sender
+
+
 async def test_more_clients_than_threads_all_get_every_byte(
     aiohttp_client: MakeClient, data_file: tuple[Path, bytes]
 ) -> None:
     path, data = data_file
-    sender = ThreadedSender(threads=1)
-    client = await aiohttp_client(file_app(path, sender))
+    client, sender = await serving(aiohttp_client, path, 1)
 
     async def fetch() -> bytes:
         async with client.get("/blob") as answer:
@@ -56,8 +63,7 @@ async def test_ranges_and_head_through_the_sender(
     aiohttp_client: MakeClient, data_file: tuple[Path, bytes]
 ) -> None:
     path, data = data_file
-    sender = ThreadedSender(threads=2)
-    client = await aiohttp_client(file_app(path, sender))
+    client, sender = await serving(aiohttp_client, path, 2)
     async with client.get("/blob", headers={"Range": "bytes=1000-"}) as answer:
         assert answer.status == 206
         assert await answer.read() == data[1000:]
@@ -71,8 +77,7 @@ async def test_a_client_leaving_mid_body_ends_the_answer_quietly(
     aiohttp_client: MakeClient, data_file: tuple[Path, bytes]
 ) -> None:
     path, _ = data_file
-    sender = ThreadedSender(threads=1)
-    client = await aiohttp_client(file_app(path, sender))
+    client, sender = await serving(aiohttp_client, path, 1)
     for _ in range(3):
         answer = await client.get("/blob")
         await answer.content.readexactly(64 * 1024)
