@@ -107,7 +107,7 @@ class Pages:
         self.answering += 1
         self.most_answering = max(self.most_answering, self.answering)
         try:
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.05)  # long enough for the whole first batch to arrive
         finally:
             self.answering -= 1
         if project == "p-5":
@@ -139,7 +139,8 @@ async def test_the_plan_asks_for_several_pages_at_once_and_keeps_their_order(
         items = await plan_fetches(session, base_url, [resolution(projects, base_url)] * 2)
         with pytest.raises(FetchError, match="p-5/: 404 no such project"):
             await plan_fetches(session, base_url, [resolution(["p-1", "p-5"], base_url)])
-    assert 1 < pages.most_answering <= PAGE_JOBS
+    # As many at once as the plan allows, never more.
+    assert pages.most_answering == PAGE_JOBS
     expected = []
     for project in projects:
         wheel = f"{base_url}/files/{project}/x/{project}.whl"
