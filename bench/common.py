@@ -468,14 +468,24 @@ class ClientTime:
     waiting_for_server: float
 
 
+def _per_thread(pid: int, name: str) -> list[str]:
+    """The text of /proc/PID/task/*/NAME for each live thread of a process (a thread that
+    ended meanwhile is left out)."""
+    texts: list[str] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                texts.append((task / name).read_text())
+    return texts
+
+
 def _schedstat_ns(pid: int) -> tuple[int, int]:
     """(on-CPU, runnable-waiting) nanoseconds, summed over a process's threads."""
     running = waiting = 0
-    with contextlib.suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError, ValueError):
-                run_ns, wait_ns, _ = (task / "schedstat").read_text().split()
-                running, waiting = running + int(run_ns), waiting + int(wait_ns)
+    for text in _per_thread(pid, "schedstat"):
+        with contextlib.suppress(ValueError):
+            run_ns, wait_ns, _ = text.split()
+            running, waiting = running + int(run_ns), waiting + int(wait_ns)
     return running, waiting
 
 
@@ -564,12 +574,7 @@ def memory_kib(pid: int) -> dict[str, int]:
 
 
 def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            text = (task / "children").read_text()
-            found += [int(child) for child in text.split()]
-    return found
+    return [int(child) for text in _per_thread(pid, "children") for child in text.split()]
 
 
 def wait_until_idle(pid: int, quiet_s: float = 0.3, most_s: float = 15.0) -> float:
