@@ -216,10 +216,13 @@ class ServerProcess:
         self.stop()
 
 
-def start_upstream(data_root: Path, workdir: Path, cpu: int | None = None) -> ServerProcess:
+def start_upstream(
+    data_root: Path, workdir: Path, cpu: int | None = None, options: Sequence[str] = ()
+) -> ServerProcess:
     """The bench upstream (`bench.upstream`) serving `data_root`, started (unpinned: it is
-    idle during warm runs and shares the machine with the client during cold ones)."""
-    command = pinned([sys.executable, "-m", "bench.upstream", str(data_root)], cpu)
+    idle during warm runs and shares the machine with the client during cold ones), with
+    its `options` (pacing: see `bench.upstream`)."""
+    command = pinned([sys.executable, "-m", "bench.upstream", str(data_root), *options], cpu)
     return ServerProcess(
         "bench upstream",
         command,

@@ -1,6 +1,6 @@
 """A static simple-API index on loopback for the benchmarks, run as its own process.
 
-    python -m bench.upstream DATA_ROOT [--port 0]
+    python -m bench.upstream DATA_ROOT [--port 0] [--file-latency-ms N] [--file-rate-mib N]
 
 Serves a `bench.dataset.DataRoot`: `/simple/` (the project list) and `/simple/{project}/`
 as PEP 691 JSON when the Accept header asks for it (q-values ignored: any mention of the
@@ -9,6 +9,19 @@ JSON type wins), else PEP 503 HTML;
 carry an ETag and answer a matching `If-None-Match` with 304. Announces
 `bench-upstream: serving on http://127.0.0.1:PORT` on stderr once it listens, and runs until
 SIGTERM / SIGINT. No access log.
+
+Pacing, like an index far away (file answers only; pages stay instant):
+
+* `--file-latency-ms N`: each file request waits N ms before its answer's headers (the
+  round trip before a file's first byte).
+* `--file-rate-mib N`: each file body is sent in 64 KiB pieces, each piece only once N MiB/s
+  lets its last byte out, counted on the monotonic clock from the moment the headers went
+  (so a late wake-up is made up for, not added on): a 1 MiB file at 8 MiB/s takes 125 ms
+  after its headers. A bound per answer (per connection), however many run at once.
+
+With both at 0 (the default) files go out through `FileResponse` as above. A paced answer
+is a plain 200 with the whole file and its Content-Length: it ignores `Range` (HTTP lets a
+server do so; the proxy's range reader takes a whole-file answer) and sends no ETag.
 """
 
 from __future__ import annotations
@@ -16,9 +29,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import math
 import re
 import signal
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
@@ -27,7 +43,24 @@ from bench.dataset import JSON_CONTENT_TYPE, render_root_html, render_root_json
 
 _PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _FILENAME_RE = re.compile(r"^[A-Za-z0-9_.+-]+$")
+PIECE = 64 * 1024  # bytes per write of a paced file answer
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """How file answers are slowed down (0 = not at all)."""
+
+    latency_s: float = 0.0  # before the headers
+    rate: float = 0.0  # bytes per second, per answer
+
+    @property
+    def paced(self) -> bool:
+        return self.latency_s > 0 or self.rate > 0
+
+
 DATA_ROOT: web.AppKey[Path] = web.AppKey("data_root", Path)
+PACING: web.AppKey[Pacing] = web.AppKey("pacing", Pacing)
 
 
 def _wants_json(request: web.Request) -> bool:
@@ -70,20 +103,42 @@ async def file_handler(request: web.Request) -> web.StreamResponse:
     path = request.app[DATA_ROOT] / "files" / project / filename
     if not path.is_file():
         raise web.HTTPNotFound(text=f"no file {filename!r}\n")
+    pacing = request.app[PACING]
+    if pacing.paced:
+        return await paced_file(request, path, pacing)
     return web.FileResponse(path, headers={"Content-Type": "application/octet-stream"})
 
 
-def make_app(data_root: Path) -> web.Application:
+async def paced_file(request: web.Request, path: Path, pacing: Pacing) -> web.StreamResponse:
+    """The whole file, its headers after `pacing.latency_s`, its body no faster than
+    `pacing.rate` (when set)."""
+    await asyncio.sleep(pacing.latency_s)
+    with path.open("rb") as source:
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.content_length = path.stat().st_size
+        await response.prepare(request)
+        started, sent = time.monotonic(), 0
+        while piece := source.read(PIECE):
+            sent += len(piece)
+            if pacing.rate > 0:  # not before the rate lets this piece's last byte out
+                await asyncio.sleep(started + sent / pacing.rate - time.monotonic())
+            await response.write(piece)
+    await response.write_eof()
+    return response
+
+
+def make_app(data_root: Path, pacing: Pacing | None = None) -> web.Application:
     app = web.Application()
     app[DATA_ROOT] = data_root
+    app[PACING] = pacing or Pacing()
     app.router.add_get("/simple/", root_handler)
     app.router.add_get("/simple/{project}/", page_handler)
     app.router.add_get("/files/{project}/{filename}", file_handler)
     return app
 
 
-async def serve(data_root: Path, port: int) -> None:
-    runner = web.AppRunner(make_app(data_root), access_log=None, handle_signals=False)
+async def serve(data_root: Path, port: int, pacing: Pacing) -> None:
+    runner = web.AppRunner(make_app(data_root, pacing), access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024)
     await site.start()
@@ -103,8 +158,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data_root", type=Path)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--file-latency-ms", type=_not_negative, default=0.0)
+    parser.add_argument("--file-rate-mib", type=_not_negative, default=0.0)
     args = parser.parse_args()
-    asyncio.run(serve(args.data_root, args.port))
+    pacing = Pacing(args.file_latency_ms / 1000, args.file_rate_mib * MIB)
+    asyncio.run(serve(args.data_root, args.port, pacing))
+
+
+def _not_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < math.inf:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
 
 
 if __name__ == "__main__":
