@@ -1,22 +1,38 @@
 """Mirror benchmark: `variant-proxy mirror` of a 200-file set against a plain parallel
-download of the same files straight from the upstream.
+download of the same files straight from the upstream, in two scenarios.
 
     .venv/bin/python -m bench.mirror [--files 200] [--size-kib 512] [--jobs 8] [--repeats 3]
+        [--scenario loopback|paced|both] [--latency-ms 20] [--rate-mib 32]
 
 The set: `--files` projects of one wheel each (`--size-kib` of random bytes, with a PEP 658
-metadata file naming the project, so uv resolves it without opening the wheel). Each repeat
-alternates: (1) `variant-proxy mirror -r reqs.txt --hw cpu=x86_64_v3` on a fresh cache dir
-(an in-process proxy: uv resolves through its `/hw/` pages, then every wheel and metadata
-file is fetched through it, `--jobs` at once, hashed, fsync-ed and kept); the fetch phase's
-time is the one the mirror prints, the wall time includes resolution; (2) the same wheels and
-metadata files fetched straight from the upstream by one aiohttp client, `--jobs` at once,
-bytes discarded, and (3) the same, each file written to disk as `pip download` would (no
-fsync). Prints medians side by side, with each row's speed against (2) and (3) (medians of
-the per-repeat ratios); never fails on a figure.
+metadata file naming the project, so uv resolves it without opening the wheel).
 
-Where the mirror's fetch time goes (py-spy on the mirror process during the fetch phase
-only, per-phase timers, CPU seconds; 200 x 512 KiB, 8 at once, 2 shared cores): the
-process is CPU-bound, its event loop the busiest thread. Fixed so far: each file's locate
+Scenarios (`--scenario`, default both), each with a fresh upstream process and its own table:
+"loopback, unpaced" (the bench upstream as fast as loopback and sendfile go: the mirror's
+own CPU decides), and "paced like a remote index" (the upstream waits `--latency-ms` before
+each file answer's headers and sends each file body no faster than `--rate-mib` MiB/s per
+connection, see `bench.upstream`; pages stay instant: what is paced is the files). Far from
+an index, what decides the speed is whether the files are fetched in parallel.
+
+Each repeat alternates: (1) `variant-proxy mirror -r reqs.txt --hw cpu=x86_64_v3` on a fresh
+cache dir (an in-process proxy: uv resolves through its `/hw/` pages, then every wheel and
+metadata file is fetched through it, `--jobs` at once, hashed, fsync-ed and kept); the fetch
+phase's time is the one the mirror prints, the wall time includes resolution; (2) the same
+wheels and metadata files fetched straight from the upstream by one aiohttp client, `--jobs`
+at once, bytes discarded, (3) the same, each file written to disk as `pip download` would
+(no fsync), and (4) the wheels only, as (2). Prints medians side by side, with each row's
+speed against (2), (3) and (4) (medians of the per-repeat ratios); never fails on a figure.
+
+Why (4): uv fetched every metadata file through the proxy while resolving, so the fetch
+phase finds them in the cache and takes only the wheels from the upstream. Checked
+(2026-12-01) with the upstream's access log turned on for one run of each scenario: it got
+each of the 200 metadata files and each of the 200 wheels exactly once, every metadata
+request before the first wheel request, which came after uv had finished; the fetch phase
+asked the upstream for no metadata file.
+
+Where the mirror's fetch time goes on loopback (py-spy on the mirror process during the
+fetch phase only, per-phase timers, CPU seconds; 200 x 512 KiB, 8 at once, 2 shared cores):
+the process is CPU-bound, its event loop the busiest thread. Fixed so far: each file's locate
 revalidated its project page at the upstream (the mirror runs with page TTLs at 0), two
 requests per project after the plan had just revalidated it (a third of the fetch time);
 threads started per download (one, then two: write and hash) made the loop wait for each
@@ -43,6 +59,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -58,7 +75,45 @@ from bench.common import (
 from bench.dataset import BenchFile, DataRoot
 
 SUMMARY = re.compile(r"mirror: (\d+)/(\d+) files, ([\d.]+) (\w+) in ([\d.]+) s")
-UNITS = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    title: str
+    upstream_options: tuple[str, ...]  # bench.upstream's pacing flags
+
+
+@dataclass(frozen=True)
+class MirrorSet:
+    """The files on disk and the requirements naming them."""
+
+    data: DataRoot
+    files: list[BenchFile]
+    requirements: Path
+
+    @property
+    def wheel_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def urls(self, upstream: str, metadata: bool = True) -> list[str]:
+        suffixes = ("", ".metadata") if metadata else ("",)
+        return [
+            f"{upstream}/files/{f.path.parent.name}/{f.filename}{suffix}"
+            for f in self.files
+            for suffix in suffixes
+        ]
+
+
+@dataclass
+class Timings:
+    """Seconds per repeat for each row, and the files the mirror reported."""
+
+    mirror_fetch: list[float] = field(default_factory=list)
+    mirror_wall: list[float] = field(default_factory=list)
+    direct: list[float] = field(default_factory=list)
+    saved: list[float] = field(default_factory=list)
+    wheels: list[float] = field(default_factory=list)
+    mirrored_files: int = 0
 
 
 def build_set(data: DataRoot, count: int, size: int) -> list[BenchFile]:
@@ -125,57 +180,89 @@ async def direct_download(
     return time.perf_counter() - started, total
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--size-kib", type=int, default=512)
     parser.add_argument("--jobs", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument("--scenario", choices=("loopback", "paced", "both"), default="both")
+    parser.add_argument("--latency-ms", type=float, default=20.0, help="paced: to first byte")
+    parser.add_argument("--rate-mib", type=float, default=32.0, help="paced: per connection")
+    return parser.parse_args()
+
+
+def scenarios(args: argparse.Namespace) -> list[Scenario]:
+    loopback = Scenario("loopback, unpaced", ())
+    paced = Scenario(
+        f"paced like a remote index ({args.latency_ms:g} ms to each file's first byte, "
+        f"{args.rate_mib:g} MiB/s per connection)",
+        ("--file-latency-ms", str(args.latency_ms), "--file-rate-mib", str(args.rate_mib)),
+    )
+    return {"loopback": [loopback], "paced": [paced], "both": [loopback, paced]}[args.scenario]
+
+
+def main() -> None:
+    args = parse_args()
     exit_on_sigterm()
     print(machine_note())
-    print(load_note())
     with tempfile.TemporaryDirectory(prefix="bench-mirror-") as temp:
         work = Path(temp)
         data = DataRoot(work / "data")
         files = build_set(data, args.files, args.size_kib * 1024)
         requirements = work / "reqs.txt"
         requirements.write_text("".join(f"mb-{n:03d}\n" for n in range(args.files)))
-        set_bytes = sum(f.size for f in files)
-        with start_upstream(data.root, work) as upstream:
-            index = f"{upstream.url}/simple/"
-            urls = [
-                f"{upstream.url}/files/mb-{n:03d}/{f.filename}{suffix}"
-                for n, f in enumerate(files)
-                for suffix in ("", ".metadata")
-            ]
-            mirror_fetch, mirror_wall, direct, saved = [], [], [], []
-            for repeat in range(args.repeats):
-                seconds, wall, count = run_mirror(
-                    index, requirements, work / f"cache-{repeat}", args.jobs
-                )
-                mirror_fetch.append(seconds)
-                mirror_wall.append(wall)
-                took, _ = asyncio.run(direct_download(urls, args.jobs))
-                direct.append(took)
-                folder = work / f"saved-{repeat}"
-                folder.mkdir()
-                took, _ = asyncio.run(direct_download(urls, args.jobs, folder))
-                saved.append(took)
-    print_figures(args, count, set_bytes / 1e6, mirror_fetch, mirror_wall, direct, saved)
+        mirror_set = MirrorSet(data, files, requirements)
+        for number, scenario in enumerate(scenarios(args)):
+            print(f"\n{scenario.title}: {load_note()}", flush=True)
+            timings = run_scenario(args, scenario, mirror_set, work / f"scenario-{number}")
+            print_figures(args, scenario, mirror_set.wheel_bytes / 1e6, timings)
+            print(f"after it: {load_note()}")
+
+
+def run_scenario(
+    args: argparse.Namespace, scenario: Scenario, mirror_set: MirrorSet, folder: Path
+) -> Timings:
+    """Every repeat of the scenario against one fresh upstream started with its pacing."""
+    folder.mkdir()
+    timings = Timings()
+    with start_upstream(
+        mirror_set.data.root, folder, options=scenario.upstream_options
+    ) as upstream:
+        for repeat in range(args.repeats):
+            run_repeat(args, upstream.url, mirror_set, folder / f"repeat-{repeat}", timings)
+    return timings
+
+
+def run_repeat(
+    args: argparse.Namespace, upstream: str, mirror_set: MirrorSet, folder: Path, timings: Timings
+) -> None:
+    """Mirror, then direct, then direct saved, then the wheels only, back to back."""
+    folder.mkdir()
+    seconds, wall, timings.mirrored_files = run_mirror(
+        f"{upstream}/simple/", mirror_set.requirements, folder / "cache", args.jobs
+    )
+    timings.mirror_fetch.append(seconds)
+    timings.mirror_wall.append(wall)
+    every_file = mirror_set.urls(upstream)
+    timings.direct.append(asyncio.run(direct_download(every_file, args.jobs))[0])
+    (folder / "saved").mkdir()
+    took, _ = asyncio.run(direct_download(every_file, args.jobs, folder / "saved"))
+    timings.saved.append(took)
+    took, got = asyncio.run(direct_download(mirror_set.urls(upstream, False), args.jobs))
+    if got != mirror_set.wheel_bytes:
+        raise SystemExit(f"the wheels came to {got} bytes, not {mirror_set.wheel_bytes}")
+    timings.wheels.append(took)
 
 
 def print_figures(
-    args: argparse.Namespace,
-    count: int,
-    mb: float,
-    mirror_fetch: list[float],
-    mirror_wall: list[float],
-    direct: list[float],
-    saved: list[float],
+    args: argparse.Namespace, scenario: Scenario, mb: float, timings: Timings
 ) -> None:
     """Medians side by side; the ratios are medians of each repeat's own ratio (the runs of
     one repeat are back to back, so a load change on the shared machine hits both)."""
+
+    def ratio(baseline: list[float], times: list[float]) -> str:
+        return f"{statistics.median(b / t for b, t in zip(baseline, times, strict=True)):.2f}x"
 
     def row(name: str, times: list[float]) -> list[str]:
         median = statistics.median(times)
@@ -183,19 +270,25 @@ def print_figures(
             name,
             f"{median:.2f}",
             f"{mb / median:.1f}",
-            f"{statistics.median(d / t for d, t in zip(direct, times, strict=True)):.2f}x",
-            f"{statistics.median(d / t for d, t in zip(saved, times, strict=True)):.2f}x",
+            ratio(timings.direct, times),
+            ratio(timings.saved, times),
+            ratio(timings.wheels, times),
         ]
 
     print_table(
-        f"{args.files} wheels of {args.size_kib} KiB + their metadata ({count} files, "
-        f"{mb:.1f} MB), {args.jobs} at once, median of {args.repeats}",
-        ["", "seconds", "MB/s", "vs direct", "vs saved"],
+        f"{scenario.title}: {args.files} wheels of {args.size_kib} KiB + their metadata "
+        f"({timings.mirrored_files} files, {mb:.1f} MB of wheels), {args.jobs} at once, "
+        f"median of {args.repeats}",
+        ["", "seconds", "MB/s", "vs direct", "vs saved", "vs wheels only"],
         [
-            row("direct from the upstream (aiohttp)", direct),
-            row("direct, saved to files (no fsync)", saved),
-            row("mirror: fetch phase", mirror_fetch),
-            row("mirror: whole run (uv resolve + fetch)", mirror_wall),
+            row("direct from the upstream (aiohttp)", timings.direct),
+            row("direct, saved to files (no fsync)", timings.saved),
+            row(
+                "direct, the wheels only (what the fetch phase takes from the upstream)",
+                timings.wheels,
+            ),
+            row("mirror: fetch phase", timings.mirror_fetch),
+            row("mirror: whole run (uv resolve + fetch)", timings.mirror_wall),
         ],
     )
 
