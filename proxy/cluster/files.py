@@ -33,10 +33,11 @@ from typing import Literal
 import aiohttp
 
 from proxy.cluster.coordination import CoordinationError, Coordinator, Lock
-from proxy.store.download import Download, Source, SourceResponse
+from proxy.store.download import Download
 from proxy.store.errors import DownloadFailed
 from proxy.store.file_store import FileStore
 from proxy.store.s3 import STORE_ERRORS, S3Blobs
+from proxy.store.upstream_body import Source, SourceResponse
 from proxy.store.verify import ExpectedFile
 
 log = logging.getLogger("variant_proxy.cluster")

@@ -29,9 +29,8 @@ import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, NoReturn, Protocol
+from typing import BinaryIO, NoReturn
 
 from proxy.store.backend import StoredFile
 from proxy.store.chunk_writer import ChunkWriter
@@ -42,6 +41,7 @@ from proxy.store.errors import (
     UpstreamFailed,
 )
 from proxy.store.stats import DownloadCounters
+from proxy.store.upstream_body import Source, close_chunks
 from proxy.store.verify import ContentCheck, ExpectedFile
 
 log = logging.getLogger(__name__)
@@ -53,33 +53,6 @@ HELD_BACK_BYTES = 1
 SHORT_SPAN_WAIT_S = 0.005
 
 
-class UpstreamBody(Protocol):
-    """What a download reads from the upstream's answer: its announced length, its chunks.
-
-    Any object with these two attributes will do (`SourceResponse` is the plain one). If
-    `chunks` has an `aclose()` (an async generator does), the download calls it when it
-    stops reading, so a generator can release its HTTP response in a `finally`. Note that
-    the download may stop before the first chunk (the announced length contradicts the
-    page), and closing an async generator that never started does not run its `finally`.
-    """
-
-    @property
-    def length(self) -> int | None: ...
-
-    @property
-    def chunks(self) -> AsyncIterator[bytes]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SourceResponse:
-    """An `UpstreamBody`: the announced length (if any) and the body's chunks."""
-
-    length: int | None
-    chunks: AsyncIterator[bytes]
-
-
-# Opens the file at the upstream; its errors come back unchanged from `Download.ready()`.
-Source = Callable[[], Awaitable[UpstreamBody]]
 # Moves a verified temporary file into the cache: (key, temp path, fd, size, sha256).
 KeepFile = Callable[[str, Path, int, int, str], Awaitable[StoredFile | None]]
 
@@ -325,7 +298,7 @@ class Download:
             self._answered.set()
             await self._receive(response.chunks)
         finally:
-            await _close_chunks(response.chunks)
+            await close_chunks(response.chunks)
         sha256 = self._check.verify()
         if response.length is not None and self._received != response.length:
             raise UpstreamFailed(
@@ -389,10 +362,3 @@ class Download:
     def _finish(self) -> None:
         self._finished.set()
         self._on_finished(self)
-
-
-async def _close_chunks(chunks: AsyncIterator[bytes]) -> None:
-    aclose = getattr(chunks, "aclose", None)
-    if aclose is not None:
-        with suppress(Exception):
-            await aclose()

@@ -45,7 +45,7 @@ from typing import ParamSpec, TypeVar
 
 from proxy.store.accesses import AccessStamps
 from proxy.store.backend import BlobBackend, StoredFile
-from proxy.store.download import Download, Source, SourceResponse, UpstreamBody
+from proxy.store.download import Download
 from proxy.store.errors import (
     DownloadAborted,
     DownloadFailed,
@@ -65,6 +65,7 @@ from proxy.store.index import IndexEntry, StoreIndex
 from proxy.store.layout import StoreLayout, check_key, take_root
 from proxy.store.local_disk import LocalDiskBackend
 from proxy.store.stats import DownloadCounters, StoreStats
+from proxy.store.upstream_body import Source, SourceResponse, UpstreamBody
 from proxy.store.verify import ExpectedFile
 
 __all__ = [
