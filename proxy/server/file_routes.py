@@ -22,7 +22,7 @@ from proxy.server.state import STATE, ProxyState
 from proxy.simple.model import DistFile
 from proxy.simple.names import NormalizedName, normalize_name
 from proxy.store.backend import Blob
-from proxy.store.file_store import Download, DownloadFailed, ExpectedFile
+from proxy.store.file_store import DownloadFailed, ExpectedFile
 from proxy.upstreams.offline import NotInMirror
 from proxy.upstreams.projects import Located
 from proxy.upstreams.source import redact
@@ -110,22 +110,10 @@ async def cache_listed_file(
     download = state.file_fetcher().download(
         target.key, lambda: upstream.open_file(target.url), target.expected
     )
-    await bytes_verified(download)
+    await download.verified()
     verified()
     kept = await download.result()
     return kept.size if kept is not None else 0
-
-
-async def bytes_verified(download: Download) -> None:
-    """Wait until every byte of `download` is in and checked (it may not be kept yet), or
-    raise its failure: a reader gets the file's last byte only then. A file of no listed
-    size (a metadata file) waits until it is kept."""
-    size = download.total
-    if size is None:
-        await download.result()
-        return
-    async for _ in download.stream(max(size - 1, 0)):
-        pass
 
 
 def project_from_path(segment: str) -> NormalizedName:

@@ -100,6 +100,7 @@ class Download:
         self._failure: DownloadFailed | None = None
         self._stored: StoredFile | None = None
         self._answered = asyncio.Event()
+        self._settled = asyncio.Event()  # verified or failed
         self._finished = asyncio.Event()
         self._progress = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -217,6 +218,13 @@ class Download:
             self._raise_failure()  # the descriptor may be closed, its number reused
         return os.fdopen(os.dup(self._fd), "rb", buffering=0)
 
+    async def verified(self) -> None:
+        """Wait until every byte is in and checked (the file may not be kept yet), or raise
+        the download's failure."""
+        await self._settled.wait()
+        if self._failure is not None:
+            self._raise_failure()
+
     async def result(self) -> StoredFile | None:
         """Wait until the download is over: the stored file, or None if it was not kept.
 
@@ -273,6 +281,7 @@ class Download:
             self._fail(unexpected)
             return
         self._phase = _Phase.VERIFIED
+        self._settled.set()
         self._notify()
         try:
             self._stored = await self._keep(
@@ -356,6 +365,7 @@ class Download:
             self._writer.abandon()
         self._release_fd()
         self._answered.set()
+        self._settled.set()
         self._notify()
         self._finish()
 

@@ -29,7 +29,6 @@ from proxy.mirror.fetch import (
 from proxy.mirror.progress import PlainProgress
 from proxy.mirror.resolve import Resolution
 from proxy.mirror.targets import Fingerprint, PinnedFile, Target
-from proxy.server.file_routes import bytes_verified
 from proxy.store.file_store import ExpectedFile, FileStore, HashMismatch, SourceResponse
 
 JOBS = 2
@@ -173,14 +172,14 @@ def expected(data: bytes, *, size: bool = True) -> ExpectedFile:
 
 
 @pytest.mark.parametrize("listed_size", [True, False])
-async def test_bytes_verified_waits_for_every_byte_and_the_check(
+async def test_download_verified_waits_for_every_byte_and_the_check(
     tmp_path: Path, listed_size: bool
 ) -> None:
     data = os.urandom(100_000)
     async with FileStore(tmp_path / "cache", None) as store:
         source = PausedSource(data)
         download = store.download("sha256-whole", source, expected(data, size=listed_size))
-        verified = asyncio.ensure_future(bytes_verified(download))
+        verified = asyncio.ensure_future(download.verified())
         await asyncio.wait_for(source.paused.wait(), 20)
         for _ in range(20):
             await asyncio.sleep(0)
@@ -195,4 +194,4 @@ async def test_bytes_verified_waits_for_every_byte_and_the_check(
         other = ExpectedFile({"sha256": hashlib.sha256(b"other").hexdigest()}, len(data))
         failing = store.download("sha256-wrong", wrong, other)
         with pytest.raises(HashMismatch):
-            await asyncio.wait_for(bytes_verified(failing), 20)
+            await asyncio.wait_for(failing.verified(), 20)
