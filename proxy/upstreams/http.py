@@ -32,6 +32,8 @@ MAX_REDIRECTS = 5
 # How much of a file's body aiohttp buffers before it stops reading the socket: at its
 # 64 KiB default a fast upstream's reads pause and resume every few chunks.
 FILE_READ_BUFFER_BYTES = 1024 * 1024
+# At most this much of a file's body is handed on as one piece (`ResponseChunks`).
+BATCH_BYTES = 1024 * 1024
 USER_AGENT = "variant-proxy"
 
 
@@ -45,6 +47,9 @@ class ResponseChunks:
         self._content = response.content
         self._upstream = upstream
         self._url = url
+        # A chunked body's pieces are read one by one (`readchunk` tracks their ends).
+        chunked = "chunked" in response.headers.get("Transfer-Encoding", "").lower()
+        self._batch_bytes = 0 if chunked else BATCH_BYTES
 
     def __aiter__(self) -> ResponseChunks:
         return self
@@ -54,7 +59,7 @@ class ResponseChunks:
             while True:
                 data, end_of_http_chunk = await self._content.readchunk()
                 if data:
-                    return data
+                    return self._with_buffered(data)
                 if not end_of_http_chunk:
                     break
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -62,6 +67,14 @@ class ResponseChunks:
             raise UpstreamError(failures.broke_off(self._upstream, self._url, exc)) from None
         self._response.release()
         raise StopAsyncIteration
+
+    def _with_buffered(self, data: bytes) -> bytes:
+        """`data` and what else is buffered already, up to `BATCH_BYTES`, as one piece:
+        when the loop falls behind a fast upstream, the buffers pile up, and each piece costs
+        the download a hand-over to its threads and a wake-up of its waiters."""
+        room = self._batch_bytes - len(data)
+        more = self._content.read_nowait(room) if room > 0 else b""
+        return data + more if more else data
 
     async def aclose(self) -> None:
         self._response.close()
