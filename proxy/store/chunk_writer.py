@@ -96,10 +96,18 @@ class ChunkWriter:
 
     async def write(self, chunk: bytes) -> None:
         """Queue `chunk`; waits while `depth` chunks are already queued on either lane."""
+        await self.space()
+        self.put(chunk)
+
+    async def space(self) -> None:
+        """Wait while `depth` chunks are queued on either lane; raise what went wrong."""
         while max(self._unwritten, self._unhashed) >= self._depth and self._error is None:
             self._space.clear()
             await self._space.wait()
         self._raise_error()
+
+    def put(self, chunk: bytes) -> None:
+        """Queue `chunk` at once (the caller bounds how many: see `space`)."""
         self._unwritten += 1
         self._unhashed += 1
         for lane in self._lanes:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import itertools
 import logging
 import os
 import time
@@ -40,6 +41,7 @@ from proxy.store.errors import (
     StorageFailed,
     UpstreamFailed,
 )
+from proxy.store.piece_gatherer import PieceGatherer
 from proxy.store.stats import DownloadCounters
 from proxy.store.upstream_body import Source, close_chunks
 from proxy.store.verify import ContentCheck, ExpectedFile
@@ -93,8 +95,11 @@ class Download:
         self._phase = _Phase.RUNNING
         self._received = 0  # bytes from the upstream, readable (memory or file)
         self._written = 0  # of which hashed and in the file
-        self._queued: deque[bytes] = deque()  # the rest: chunks from offset `_written` on
+        # The rest, from offset `_written` on: chunks handed to the writer, then the pieces
+        # still gathered for it (`_pieces.pending`).
+        self._queued: deque[bytes] = deque()
         self._writer: ChunkWriter | None = None
+        self._pieces: PieceGatherer | None = None
         self._length: int | None = None
         self._source_error: Exception | None = None
         self._failure: DownloadFailed | None = None
@@ -241,7 +246,8 @@ class Download:
         written, else from the chunks still queued for the writer."""
         if position >= self._written:
             offset = self._written
-            for chunk in self._queued:
+            pending = self._pieces.pending if self._pieces is not None else ()
+            for chunk in itertools.chain(self._queued, pending):
                 if position < offset + len(chunk):
                     whole = position == offset and offset + len(chunk) <= readable
                     return chunk if whole else chunk[position - offset : readable - offset]
@@ -319,14 +325,14 @@ class Download:
         writer = self._writer = ChunkWriter(
             self.key, self._fd, self._check, self._chunk_written, self._writer_stopped
         )
+        pieces = self._pieces = PieceGatherer(writer, self._queued.append)
         try:
             async for chunk in chunks:
                 # Checked here too, not only on the writer's thread: stop reading at once.
                 self._check.check_received(self._received + len(chunk))
-                await writer.write(chunk)
-                self._queued.append(chunk)
                 self._received += len(chunk)
                 self._counters.bytes_from_upstream += len(chunk)
+                await pieces.add(chunk)
                 self._notify()
         except DownloadFailed:
             raise
@@ -334,6 +340,7 @@ class Download:
             raise UpstreamFailed(
                 f"{self.key}: upstream broke off after {self._received} bytes: {exc!r}"
             ) from exc
+        await pieces.finish()
         await writer.finish()
 
     def _chunk_written(self, size: int) -> None:
@@ -361,6 +368,8 @@ class Download:
             os.unlink(self._tmp_path)
         # No reader reads after a failure: give the space back now, not at garbage collection.
         self._queued.clear()
+        if self._pieces is not None:
+            self._pieces.drop()
         if self._writer is not None:
             self._writer.abandon()
         self._release_fd()
