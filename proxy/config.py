@@ -12,6 +12,7 @@ Sections with a module of their own: `[[upstreams]]` and `[pins]` (`proxy.upstre
 from __future__ import annotations
 
 import ipaddress
+import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -76,6 +77,9 @@ class Settings:
     # Serve only what the cache holds; never open a connection to an upstream.
     offline: bool = False
     backends: tuple[BackendSettings, ...] = ()
+    # Pages last asked about before this time are stale whatever their TTL. Never from the
+    # config file: `mirror` sets it to its start, so each page is revalidated once a run.
+    pages_checked_since: float = -math.inf
 
     def upstream(self, name: str) -> UpstreamConfig:
         for upstream in self.upstreams:

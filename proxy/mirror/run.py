@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TextIO
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from proxy.server.state import ProxyState
 
 RESOLVE_JOBS = 4
+# A page's TTL in a mirror run: once asked about, it stays fresh for the rest of the run.
+RUN_PAGE_TTL_S = 86400.0
 
 
 @dataclass(frozen=True)
@@ -90,12 +93,16 @@ async def _mirror_through(
 
 
 def _revalidating(settings: Settings) -> Settings:
-    """`settings` with every cached page stale: a rerun asks each upstream whether a page
-    changed (a conditional request) and so picks up new releases, whatever the page TTLs."""
+    """`settings` with every page cached before now stale: a rerun asks each upstream
+    whether a page changed (a conditional request) and so picks up new releases, whatever
+    the page TTLs. A page asked about during this run stays fresh for the rest of it (with
+    TTLs of 0 each page was asked about five times: three while uv resolved, two for the
+    plan)."""
     return replace(
         settings,
-        upstreams=tuple(replace(upstream, ttl=0.0) for upstream in settings.upstreams),
-        index_ttl=0.0,
+        upstreams=tuple(replace(upstream, ttl=RUN_PAGE_TTL_S) for upstream in settings.upstreams),
+        index_ttl=RUN_PAGE_TTL_S,
+        pages_checked_since=time.time(),
     )
 
 

@@ -177,6 +177,7 @@ class ProxyState:
             straight_builder=StraightJobs(self.workers),
             shared=self.cluster.pages if self.cluster is not None else None,
             offline=self.settings.offline,
+            checked_since=self.settings.pages_checked_since,
         )
         if self.settings.backends:
             self.backends = BackendIndexes.configure(
@@ -187,6 +188,7 @@ class ProxyState:
                 serve_stale=self.settings.serve_stale,
                 index_ttl=self.settings.index_ttl,
                 offline=self.settings.offline,
+                checked_since=self.settings.pages_checked_since,
             )
         self._pipeline = Pipeline(
             self.pages,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -113,6 +114,7 @@ class BackendIndexes:
         serve_stale: bool,
         index_ttl: float,
         offline: bool = False,
+        checked_since: float = -math.inf,
     ) -> BackendIndexes:
         def make_pages(upstream: UpstreamSource) -> ProjectPages:
             return ProjectPages(
@@ -124,6 +126,7 @@ class BackendIndexes:
                 index_ttl=index_ttl,
                 counters=counters,
                 offline=offline,
+                checked_since=checked_since,
             )
 
         return cls(settings, make_pages, session, page_cache)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import KW_ONLY, dataclass, replace
@@ -86,6 +87,9 @@ class PageLoader:
     clock: Callable[[], float] = time.time
     shared: SharedPages | None = None
     offline: bool = False
+    # Pages last asked about before this time are stale whatever their TTL (see
+    # `Settings.pages_checked_since`).
+    checked_since: float = -math.inf
 
     async def load(
         self,
@@ -104,14 +108,19 @@ class PageLoader:
             self.counters.page_hits += cached is not None
             # Read from the cache again now and then: an import beside this proxy adds pages.
             return _held(upstream, cached, now + OFFLINE_RECHECK_S)
-        if not _fresh(cached, ttl, now) and kind == "project":
+        if not self._fresh(cached, ttl, now) and kind == "project":
             cached = await self._from_other_replicas(key, cached)
-        if cached is not None and _fresh(cached, ttl, now):
+        if cached is not None and self._fresh(cached, ttl, now):
             self.counters.page_hits += 1
             return _held(upstream, cached, cached.fetched_at + ttl)
         self.counters.page_misses += 1
         self.counters.request(upstream.name, kind)
         return await self._fetch(_Fetch(upstream, kind, key, url, ttl, now), cached, validate)
+
+    def _fresh(self, page: CachedPage | None, ttl: float, now: float) -> bool:
+        if page is None or page.fetched_at < self.checked_since:
+            return False
+        return is_fresh(page, NOT_FOUND_TTL if page.missing else ttl, now)
 
     async def _fetch(
         self, fetch: _Fetch, cached: CachedPage | None, validate: Validate
@@ -232,10 +241,6 @@ def _held(upstream: UpstreamSource, cached: CachedPage | None, until: float) -> 
     if cached is None or cached.missing:
         return None
     return LoadedPage(upstream, cached, False, until)
-
-
-def _fresh(page: CachedPage | None, ttl: float, now: float) -> bool:
-    return page is not None and is_fresh(page, NOT_FOUND_TTL if page.missing else ttl, now)
 
 
 async def maybe_in_thread(size: int, function: Callable[..., T], *args: object) -> T:

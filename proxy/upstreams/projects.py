@@ -11,6 +11,7 @@ client of a big cold page gets it made straight in the worker process first
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -91,6 +92,7 @@ class ProjectPages:
         shared: SharedPages | None = None,
         offline: bool = False,
         straight_builder: StraightBuilder | None = None,
+        checked_since: float = -math.inf,
     ) -> None:
         self._offline = offline
         self._upstreams = tuple(upstreams)
@@ -104,6 +106,7 @@ class ProjectPages:
             clock=clock,
             shared=shared,
             offline=offline,
+            checked_since=checked_since,
         )
         self._pins = dict(pins)
         self._serve_stale = serve_stale

@@ -226,8 +226,12 @@ def test_a_rerun_adds_targets_and_picks_up_new_releases(tmp_path: Path) -> None:
         first = cli("mirror", "rerun-app", "--config", config, "--profile", "v3cpu")
         assert first.returncode == 0, first.stderr
         upstream.add_dist(build_wheel(wheels, "rerun-app", "2.0"))
+        asked_before = len(upstream.request_log())
         second = cli("mirror", "rerun-app", "--config", config, "--profile", "gpu")
         assert second.returncode == 0, second.stderr
+        asked = [path for _, path, _ in upstream.request_log()[asked_before:]]
+    # The page cached by the first run is asked about again, once: so 2.0 is found.
+    assert asked.count("/simple/rerun-app/") == 1, asked
     targets = json.loads((tmp_path / "cache" / "mirror" / "targets.json").read_text())["targets"]
     assert len(targets) == 2  # the first run's target is kept, the second's added
     wheels_of = {

@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import html
 import json
+import math
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,6 +162,7 @@ async def setup(
         pins: dict[str, str] | None = None,
         serve_stale: bool = True,
         cache_dir: Path | None = None,
+        checked_since: float = -math.inf,
     ) -> ProjectPages:
         cache = PageCache(cache_dir or tmp_path / f"pages{len(caches)}")
         caches.append(cache)
@@ -176,7 +178,14 @@ async def setup(
                 environ={},
             ),
         ]
-        return ProjectPages(upstreams, cache, pins or {}, serve_stale=serve_stale, clock=clock)
+        return ProjectPages(
+            upstreams,
+            cache,
+            pins or {},
+            serve_stale=serve_stale,
+            clock=clock,
+            checked_since=checked_since,
+        )
 
     yield Setup(a, b, {"a": server_a, "b": server_b}, clock, make)
     for cache in caches:
@@ -327,6 +336,25 @@ async def test_ttl_zero_revalidates_on_every_request_with_304(setup: Setup) -> N
     assert [status for _, _, status in setup.a.requests_for("pkg")] == [200, 304, 304]
     assert first.version == second.version == third.version
     assert third.page == first.page
+
+
+async def test_a_page_asked_about_before_checked_since_is_revalidated_once(
+    setup: Setup, tmp_path: Path
+) -> None:
+    publish(setup.a, "pkg", "pkg-1.0.tar.gz")
+    publish(setup.b, "pkg", "pkg-1.0.tar.gz")
+    await setup.make(ttl_a=1000, ttl_b=1000, cache_dir=tmp_path / "kept").get("pkg")
+    setup.clock.now += 10  # well within the TTL
+    publish(setup.a, "pkg", "pkg-1.0.tar.gz", "pkg-2.0.tar.gz")
+    since = setup.clock.now
+    run = setup.make(ttl_a=1000, ttl_b=1000, cache_dir=tmp_path / "kept", checked_since=since)
+    assert filenames(await run.get("pkg")) == ["pkg-1.0.tar.gz", "pkg-2.0.tar.gz"]
+    setup.clock.now += 10
+    # No memo here: the page cache alone says both pages were asked about since `since`.
+    same_run = setup.make(ttl_a=1000, ttl_b=1000, cache_dir=tmp_path / "kept", checked_since=since)
+    await same_run.get("pkg")
+    assert [status for _, _, status in setup.a.requests_for("pkg")] == [200, 200]
+    assert [status for _, _, status in setup.b.requests_for("pkg")] == [200, 304]
 
 
 async def test_changed_upstream_page_gives_a_new_version(setup: Setup) -> None:
