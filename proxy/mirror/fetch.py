@@ -23,7 +23,7 @@ JSON_ACCEPT = "application/vnd.pypi.simple.v1+json"
 CHUNK = 256 * 1024
 DEFAULT_JOBS = 8
 PAGE_JOBS = 8  # project pages the plan asks the proxy for at once
-# Files in flight per download slot, counting those verified and still being kept: keeping a
+# Files in flight per download slot, counting those received and still being kept: keeping a
 # file costs three waits on the disk (fsync, index commit, rename and folder fsync), and a
 # slot that waited for them fetched at half the speed.
 KEPT_PER_JOB = 4
@@ -107,8 +107,8 @@ async def _get_pages(
 
 
 # Fetches one item into the cache; returns how many bytes it holds (raises FetchError).
-# It may call its second argument once the bytes are in and checked, before they are kept:
-# the next download starts while this file is made durable (fsyncs, index commit, rename).
+# It may call its second argument once the upstream has sent the last byte: the next
+# download starts while this file is checked and made durable (fsyncs, index commit, rename).
 FetchOne = Callable[[FetchItem, Callable[[], None]], Awaitable[int]]
 
 
@@ -136,7 +136,7 @@ def in_process_fetcher(state: ProxyState, base_url: str) -> FetchOne:
     from proxy.server.file_routes import cache_listed_file, project_from_path
     from proxy.upstreams.source import UpstreamError
 
-    async def fetch(item: FetchItem, verified: Callable[[], None]) -> int:
+    async def fetch(item: FetchItem, received: Callable[[], None]) -> int:
         parts = urlsplit(item.url).path.split("/")
         if not item.url.startswith(base_url) or len(parts) != 5 or parts[1] != "files":
             raise FetchError(f"{item.what}: not a file URL of this proxy")
@@ -146,7 +146,7 @@ def in_process_fetcher(state: ProxyState, base_url: str) -> FetchOne:
                 project_from_path(parts[2]),
                 parts[3],
                 metadata=parts[4].endswith(".metadata"),
-                verified=verified,
+                received=received,
             )
         except (web.HTTPException, FileNotListed, UpstreamError, DownloadFailed) as exc:
             raise FetchError(f"{item.what}: {exc}"[:300]) from None
@@ -156,7 +156,7 @@ def in_process_fetcher(state: ProxyState, base_url: str) -> FetchOne:
 
 class _Slot:
     """One of the `jobs` download slots, given back once: early, when the fetch says its
-    bytes are in, or when the fetch is over."""
+    last byte has arrived, or when the fetch is over."""
 
     def __init__(self, slots: asyncio.Semaphore) -> None:
         self._slots = slots

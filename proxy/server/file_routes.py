@@ -85,11 +85,12 @@ async def cache_listed_file(
     ident: str,
     *,
     metadata: bool,
-    verified: Callable[[], None] = lambda: None,
+    received: Callable[[], None] = lambda: None,
 ) -> int:
     """Put a listed file (or its metadata) into the store as a GET of it would, without
     sending it anywhere (the in-process mirror); its size. Raises like the route.
-    `verified()` is called once a download's bytes are in and checked, before it is kept.
+    `received()` is called once the upstream has sent a download's last byte, while the
+    bytes may still be being checked, and before the file is kept.
 
     The file is found in the memoised page when there is one, fresh or not: the mirror
     revalidated every page moments ago (its plan), and asking the upstream again for each
@@ -110,8 +111,8 @@ async def cache_listed_file(
     download = state.file_fetcher().download(
         target.key, lambda: upstream.open_file(target.url), target.expected
     )
-    await download.verified()
-    verified()
+    await download.body_received()
+    received()
     kept = await download.result()
     return kept.size if kept is not None else 0
 

@@ -105,7 +105,7 @@ class Download:
         self._failure: DownloadFailed | None = None
         self._stored: StoredFile | None = None
         self._answered = asyncio.Event()
-        self._settled = asyncio.Event()  # verified or failed
+        self._body_in = asyncio.Event()  # the upstream sent its last byte, or it failed
         self._finished = asyncio.Event()
         self._progress = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -223,10 +223,10 @@ class Download:
             self._raise_failure()  # the descriptor may be closed, its number reused
         return os.fdopen(os.dup(self._fd), "rb", buffering=0)
 
-    async def verified(self) -> None:
-        """Wait until every byte is in and checked (the file may not be kept yet), or raise
-        the download's failure."""
-        await self._settled.wait()
+    async def body_received(self) -> None:
+        """Wait until the upstream has sent every byte (they may not all be hashed and
+        written yet: `result()` says whether they were right), or raise the failure."""
+        await self._body_in.wait()
         if self._failure is not None:
             self._raise_failure()
 
@@ -287,7 +287,6 @@ class Download:
             self._fail(unexpected)
             return
         self._phase = _Phase.VERIFIED
-        self._settled.set()
         self._notify()
         try:
             self._stored = await self._keep(
@@ -340,6 +339,7 @@ class Download:
             raise UpstreamFailed(
                 f"{self.key}: upstream broke off after {self._received} bytes: {exc!r}"
             ) from exc
+        self._body_in.set()
         await pieces.finish()
         await writer.finish()
 
@@ -374,7 +374,7 @@ class Download:
             self._writer.abandon()
         self._release_fd()
         self._answered.set()
-        self._settled.set()
+        self._body_in.set()
         self._notify()
         self._finish()
 

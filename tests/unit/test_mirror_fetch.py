@@ -1,8 +1,8 @@
 """The mirror's plan and fetch loop: the plan asks for several pages at once; at most `jobs`
-downloads run at once, while files already verified are being kept (made durable) behind
-them, up to `KEPT_PER_JOB` times as many in all, a download's slot going back once its
-bytes are verified. The plan's pages come from a real aiohttp server on loopback, the
-downloads from a real `FileStore`."""
+downloads run at once, while files already received are being checked and kept (made
+durable) behind them, up to `KEPT_PER_JOB` times as many in all, a download's slot going
+back once the upstream has sent its last byte. The plan's pages come from a real aiohttp
+server on loopback, the downloads from a real `FileStore`."""
 
 from __future__ import annotations
 
@@ -29,7 +29,13 @@ from proxy.mirror.fetch import (
 from proxy.mirror.progress import PlainProgress
 from proxy.mirror.resolve import Resolution
 from proxy.mirror.targets import Fingerprint, PinnedFile, Target
-from proxy.store.file_store import ExpectedFile, FileStore, HashMismatch, SourceResponse
+from proxy.store.file_store import (
+    ExpectedFile,
+    FileStore,
+    HashMismatch,
+    SourceResponse,
+    UpstreamFailed,
+)
 
 JOBS = 2
 
@@ -44,7 +50,7 @@ class Fetches:
         self.kept = asyncio.Event()
         self.started: list[str] = []
 
-    async def __call__(self, item: FetchItem, verified: Callable[[], None]) -> int:
+    async def __call__(self, item: FetchItem, received: Callable[[], None]) -> int:
         self.started.append(item.what)
         self.in_flight += 1
         self.downloading += 1
@@ -52,8 +58,8 @@ class Fetches:
         self.most_downloading = max(self.most_downloading, self.downloading)
         await asyncio.sleep(0)
         self.downloading -= 1
-        verified()
-        verified()  # twice gives the slot back once
+        received()
+        received()  # twice gives the slot back once
         try:
             if item.what == "broken":
                 raise FetchError("broken: 404 not found")
@@ -67,7 +73,7 @@ def items(count: int) -> list[FetchItem]:
     return [FetchItem(f"http://proxy/files/p/{n}", 10, f"file-{n}") for n in range(count)]
 
 
-async def test_downloads_go_on_while_verified_files_are_kept() -> None:
+async def test_downloads_go_on_while_received_files_are_kept() -> None:
     fetches = Fetches()
     out = io.StringIO()
     running = asyncio.ensure_future(fetch_all(items(50), PlainProgress(out), fetches, JOBS))
@@ -171,27 +177,40 @@ def expected(data: bytes, *, size: bool = True) -> ExpectedFile:
     return ExpectedFile({"sha256": hashlib.sha256(data).hexdigest()}, len(data) if size else None)
 
 
+class BrokenSource(PausedSource):
+    """An upstream file whose connection breaks before the last chunk."""
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        yield self.data[:-10]
+        raise ConnectionResetError("reset by peer")
+
+
 @pytest.mark.parametrize("listed_size", [True, False])
-async def test_download_verified_waits_for_every_byte_and_the_check(
+async def test_body_received_waits_for_the_last_byte_from_the_upstream(
     tmp_path: Path, listed_size: bool
 ) -> None:
     data = os.urandom(100_000)
     async with FileStore(tmp_path / "cache", None) as store:
         source = PausedSource(data)
         download = store.download("sha256-whole", source, expected(data, size=listed_size))
-        verified = asyncio.ensure_future(download.verified())
+        received = asyncio.ensure_future(download.body_received())
         await asyncio.wait_for(source.paused.wait(), 20)
         for _ in range(20):
             await asyncio.sleep(0)
-        assert not verified.done()
+        assert not received.done()
         source.release.set()
-        await asyncio.wait_for(verified, 20)
-        assert download.received == len(data)
-        assert await download.result() is not None
+        await asyncio.wait_for(received, 20)
+        kept = await download.result()
+        assert kept is not None and kept.size == len(data)
 
         wrong = PausedSource(data)
         wrong.release.set()
         other = ExpectedFile({"sha256": hashlib.sha256(b"other").hexdigest()}, len(data))
-        failing = store.download("sha256-wrong", wrong, other)
+        mismatched = store.download("sha256-wrong", wrong, other)
+        await asyncio.wait_for(mismatched.body_received(), 20)  # every byte came
         with pytest.raises(HashMismatch):
-            await asyncio.wait_for(failing.verified(), 20)
+            await mismatched.result()  # but they were not the listed file
+
+        broken = store.download("sha256-broken", BrokenSource(data), expected(data))
+        with pytest.raises(UpstreamFailed):
+            await asyncio.wait_for(broken.body_received(), 20)
