@@ -1,6 +1,7 @@
 """A static simple-API index on loopback for the benchmarks, run as its own process.
 
     python -m bench.upstream DATA_ROOT [--port 0] [--file-latency-ms N] [--file-rate-mib N]
+                             [--page-latency-ms N]
 
 Serves a `bench.dataset.DataRoot`: `/simple/` (the project list) and `/simple/{project}/`
 as PEP 691 JSON when the Accept header asks for it (q-values ignored: any mention of the
@@ -10,7 +11,7 @@ carry an ETag and answer a matching `If-None-Match` with 304. Announces
 `bench-upstream: serving on http://127.0.0.1:PORT` on stderr once it listens, and runs until
 SIGTERM / SIGINT. No access log.
 
-Pacing, like an index far away (file answers only; pages stay instant):
+Pacing, like an index far away:
 
 * `--file-latency-ms N`: each file request waits N ms before its answer's headers (the
   round trip before a file's first byte).
@@ -18,6 +19,8 @@ Pacing, like an index far away (file answers only; pages stay instant):
   lets its last byte out, counted on the monotonic clock from the moment the headers went
   (so a late wake-up is made up for, not added on): a 1 MiB file at 8 MiB/s takes 125 ms
   after its headers. A bound per answer (per connection), however many run at once.
+* `--page-latency-ms N`: each page request (the project list, a project page, a 304 too)
+  waits N ms before its answer.
 
 With both at 0 (the default) files go out through `FileResponse` as above. A paced answer
 is a plain 200 with the whole file and its Content-Length: it ignores `Range` (HTTP lets a
@@ -53,6 +56,7 @@ class Pacing:
 
     latency_s: float = 0.0  # before the headers
     rate: float = 0.0  # bytes per second, per answer
+    page_latency_s: float = 0.0  # before a page's answer
 
     @property
     def paced(self) -> bool:
@@ -87,12 +91,14 @@ def _answer(request: web.Request, body: bytes) -> web.Response:
 
 
 async def root_handler(request: web.Request) -> web.Response:
+    await asyncio.sleep(request.app[PACING].page_latency_s)
     names = sorted({path.stem for path in (request.app[DATA_ROOT] / "pages").iterdir()})
     body = render_root_json(names) if _wants_json(request) else render_root_html(names)
     return _answer(request, body)
 
 
 async def page_handler(request: web.Request) -> web.Response:
+    await asyncio.sleep(request.app[PACING].page_latency_s)
     return _page(request)
 
 
@@ -160,8 +166,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--file-latency-ms", type=_not_negative, default=0.0)
     parser.add_argument("--file-rate-mib", type=_not_negative, default=0.0)
+    parser.add_argument("--page-latency-ms", type=_not_negative, default=0.0)
     args = parser.parse_args()
-    pacing = Pacing(args.file_latency_ms / 1000, args.file_rate_mib * MIB)
+    pacing = Pacing(
+        args.file_latency_ms / 1000, args.file_rate_mib * MIB, args.page_latency_ms / 1000
+    )
     asyncio.run(serve(args.data_root, args.port, pacing))
 
 
