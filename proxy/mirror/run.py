@@ -95,9 +95,8 @@ async def _mirror_through(
 def _revalidating(settings: Settings) -> Settings:
     """`settings` with every page cached before now stale: a rerun asks each upstream
     whether a page changed (a conditional request) and so picks up new releases, whatever
-    the page TTLs. A page asked about during this run stays fresh for the rest of it (with
-    TTLs of 0 each page was asked about five times: three while uv resolved, two for the
-    plan)."""
+    the page TTLs. A page asked about during this run stays fresh for the rest of it, for
+    uv, the plan and the fetch alike."""
     return replace(
         settings,
         upstreams=tuple(replace(upstream, ttl=RUN_PAGE_TTL_S) for upstream in settings.upstreams),

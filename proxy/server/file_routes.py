@@ -90,15 +90,9 @@ async def cache_listed_file(
     """Put a listed file (or its metadata) into the store as a GET of it would, without
     sending it anywhere (the in-process mirror); its size. Raises like the route.
     `received()` is called once the upstream has sent a download's last byte, while the
-    bytes may still be being checked, and before the file is kept.
-
-    The file is found in the memoised page when there is one, fresh or not: the mirror
-    revalidated every page moments ago (its plan), and asking the upstream again for each
-    file cost it a third of its fetch time."""
-    memo = state.pipeline.pages.peek(project)
-    located = memo.files.get(ident) if memo is not None else None
-    if located is None:
-        located = await state.pipeline.locate(project, ident)
+    bytes may still be being checked, and before the file is kept. (The mirror's pages stay
+    fresh for its run once asked about, so finding the file asks the upstream nothing.)"""
+    located = await state.pipeline.locate(project, ident)
     if metadata and not located.dist.core_metadata:
         raise web.HTTPNotFound(text="this file has no metadata file upstream\n")
     target = file_target(located.dist, ident, metadata=metadata)
