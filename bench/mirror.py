@@ -34,13 +34,15 @@ asked the upstream for no metadata file.
 Where the mirror's fetch time goes on loopback (py-spy on the mirror process during the
 fetch phase only, per-phase timers, CPU seconds; 200 x 512 KiB, 8 at once, 2 shared cores):
 the process is CPU-bound, its event loop the busiest thread. Fixed so far: each file's locate
-revalidated its project page at the upstream (the mirror runs with page TTLs at 0), two
-requests per project after the plan had just revalidated it (a third of the fetch time);
+revalidated its project page at the upstream (the mirror ran with page TTLs at 0; now a page
+stays fresh for the run once asked about), two requests per project after the plan had just
+revalidated it (a third of the fetch time);
 threads started per download (one, then two: write and hash) made the loop wait for each
 to run (about 12% of the loop's samples with one; now a shared pool of 8); a download slot
 was held while the file was kept (fsync, index commit, rename and folder fsync: 22 of the
-40 ms a slot was held; now the slot goes back once the bytes are verified, and up to
-4 x jobs files are in flight). Left: the loop
+40 ms a slot was held; now the slot goes back once the upstream has sent the last byte,
+and up to 4 x jobs files are in flight); the body went to the hashing and writing threads
+piece by piece (now gathered: `proxy/store/piece_gatherer.py`). Left: the loop
 reads the sockets (about a quarter of its samples, as in a plain download), creates each
 temporary file (an ext4 create here costs 0.3-0.7 ms of CPU; done off the loop it did not
 help), checks paths and reads the index for each lookup. Not helping: more files kept
